@@ -1,0 +1,5 @@
+import sys
+
+from saymotion.cli import main
+
+sys.exit(main())

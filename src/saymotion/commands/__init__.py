@@ -1,0 +1,1 @@
+"""Thin command-line entry points, one module per `saymotion` subcommand."""
