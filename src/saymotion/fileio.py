@@ -24,6 +24,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        # mkstemp makes the file private (0600); outputs are ordinary files others may read.
+        os.chmod(tmp_path, 0o644)
         os.replace(tmp_path, path)
     finally:
         tmp_path.unlink(missing_ok=True)
