@@ -1,0 +1,102 @@
+"""`saymotion speech`: the spoken-instruction corpus (synthesized speech and its encoder features)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from saymotion import settings
+
+WORKERS_HELP = "worker processes (default: all cores, %(default)s)"
+
+
+def default_speech_dir() -> Path:
+    return settings.cache_dir() / "speech"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "speech", help="synthesize the spoken-instruction corpus and its features", description=__doc__
+    )
+    actions = parser.add_subparsers(dest="speech_command", metavar="ACTION", required=True)
+
+    synthesize = actions.add_parser(
+        "synthesize",
+        help="speak every description with many offline voices into 16 kHz audio and a manifest",
+        description="Speak the descriptions of every split with espeak-ng, flite, festival and Piper voices: "
+        "training texts by training voices with augmentation, validation texts by training voices, test "
+        "texts only by held-out voices. Writes SDIR/audio/, SDIR/manifest.jsonl and SDIR/corpus.json. "
+        "An interrupted run resumes without redoing finished utterances.",
+    )
+    synthesize.add_argument(
+        "--data",
+        type=Path,
+        default=settings.default_prepared_dir(),
+        help="prepared dataset folder holding descriptions.jsonl (default: %(default)s)",
+    )
+    synthesize.add_argument(
+        "--out", type=Path, default=default_speech_dir(), help="corpus folder SDIR (default: %(default)s)"
+    )
+    synthesize.add_argument(
+        "--limit",
+        type=int,
+        default=None,
+        help="synthesize only the first N planned utterances (a sample of all splits)",
+    )
+    synthesize.add_argument("--workers", type=int, default=os.cpu_count() or 1, help=WORKERS_HELP)
+    synthesize.add_argument("--quiet", action="store_true", help="no progress bar")
+    synthesize.set_defaults(func=run_synthesize)
+
+    features = actions.add_parser(
+        "features",
+        help="cache frozen speech-encoder features (fp16, sharded, memory-mappable) of every utterance",
+        description="Run a frozen pretrained speech encoder over every manifest utterance and cache its "
+        "frame features under SDIR/features/<encoder>/ with an index. Finished shards are kept on re-runs.",
+    )
+    features.add_argument(
+        "--speech", type=Path, default=default_speech_dir(), help="corpus folder SDIR (default: %(default)s)"
+    )
+    features.add_argument(
+        "--encoder",
+        default="whisper-base",
+        help="whisper-base (default, 512-d), whisper-tiny.en (384-d), or hf:<transformers model id or folder>",
+    )
+    features.add_argument("--workers", type=int, default=os.cpu_count() or 1, help=WORKERS_HELP)
+    features.add_argument("--quiet", action="store_true", help="no progress bar")
+    features.set_defaults(func=run_features)
+
+    voices = actions.add_parser(
+        "voices",
+        help="list the voice catalogue",
+        description="List every voice: engine, engine voice, held out or not, licence.",
+    )
+    voices.set_defaults(func=run_voices)
+
+
+def run_synthesize(args: argparse.Namespace) -> int:
+    from saymotion.speech.corpus import synthesize_corpus
+
+    rows = synthesize_corpus(args.data, args.out, limit=args.limit, workers=args.workers, progress=not args.quiet)
+    voices = {row.voice for row in rows}
+    hours = sum(row.duration for row in rows) / 3600
+    print(f"{len(rows)} utterances ({hours:.2f} h) from {len(voices)} voices -> {args.out}")
+    return 0
+
+
+def run_features(args: argparse.Namespace) -> int:
+    from saymotion.speech.feature_store import extract_features, features_dir
+
+    index = extract_features(args.speech, args.encoder, workers=args.workers, progress=not args.quiet)
+    shape = f"{index['dim']}-d at {index['frame_rate']:g} Hz"
+    print(f"{len(index['utterances'])} utterances, {shape} -> {features_dir(args.speech, args.encoder)}")
+    return 0
+
+
+def run_voices(args: argparse.Namespace) -> int:
+    from saymotion.speech.voices import voice_catalogue
+
+    for voice in voice_catalogue():
+        role = "held-out" if voice.heldout else "train"
+        print(f"{voice.name:40s} {voice.engine:10s} {voice.model:24s} {role:8s} {voice.licence}")
+    return 0
