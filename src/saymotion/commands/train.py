@@ -1,0 +1,100 @@
+"""`saymotion train`: train the tokenizer, generator, residual transformer and length predictor."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from saymotion import settings
+
+STAGE_CHOICES = ("tokenizer", "generator", "residual", "length", "all", "export")
+
+DESCRIPTION = """\
+Train one stage, or all of them in order, into a run folder. Every stage resumes from its last
+checkpoint (RUN/<stage>/last.pt) and is skipped when already finished. `export` copies a finished
+run's models (without training state) into a folder that `saymotion generate --model` reads.
+
+Several processes: torchrun --nproc-per-node 2 -m saymotion train all --config FILE --out RUN
+(gloo on CPU, NCCL on CUDA; train.<stage>.batch_size is the total over all processes)."""
+
+
+def default_config() -> Path:
+    return settings.REPO_DIR / "configs" / "default.toml"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "train", help="train the motion tokenizer and generators", description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("stage", choices=STAGE_CHOICES, help="what to train (or export)")
+    parser.add_argument("--config", type=Path, default=default_config(), help="TOML config (default: configs/default.toml)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override one config value, e.g. --set train.generator.steps=2000 (repeatable)")
+    parser.add_argument("--out", type=Path, help="run folder (default: $SAYMOTION_CACHE/runs/<config name>)")
+    parser.add_argument("--data", type=Path, help="prepared motion dataset (overrides data.prepared_dir)")
+    parser.add_argument("--speech", type=Path, help="speech corpus with cached features (overrides data.speech_dir)")
+    parser.add_argument("--tokenizer", type=Path, help="tokenizer checkpoint for the later stages (default: RUN/tokenizer/model.pt)")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
+    parser.add_argument("--threads", type=int, help="CPU threads per process (default: all cores shared among processes)")
+    parser.add_argument("--stop-at", type=int, metavar="STEP",
+                        help="stop after this step of each stage (saving a checkpoint); run again to continue")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--run", type=Path, help="export: the run folder to export")
+    parser.add_argument("--half", action="store_true", help="export: store weights as fp16 (half the size)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from saymotion.errors import SaymotionError
+
+    if args.stage == "export":
+        return _export(args)
+    if args.run or args.half:
+        raise SaymotionError("--run and --half are options of `saymotion train export`")
+    return _train(args)
+
+
+def _export(args: argparse.Namespace) -> int:
+    from saymotion.errors import SaymotionError
+    from saymotion.training.runner import export_model
+
+    if args.run is None or args.out is None:
+        raise SaymotionError("export needs --run RUN (a finished run) and --out DIR")
+    paths = export_model(args.run.resolve(), args.out.resolve(), half=args.half)
+    total = sum(path.stat().st_size for path in paths.values())
+    print(f"exported {len(paths)} models to {args.out} ({total / 1e6:.1f} MB)")
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    import os
+
+    import torch
+
+    from saymotion.config import STAGES, load_config
+    from saymotion.training import distributed
+    from saymotion.training.runner import RunOptions, train_stages
+
+    config = load_config(args.config, args.set)
+    if args.data:
+        config.data.prepared_dir = str(args.data.resolve())
+    if args.speech:
+        config.data.speech_dir = str(args.speech.resolve())
+    out_dir = (args.out or settings.cache_dir() / "runs" / args.config.stem).resolve()
+    context = distributed.start(args.device)
+    try:
+        if context.device.type == "cpu":
+            torch.set_num_threads(args.threads or max(1, (os.cpu_count() or 1) // context.world_size))
+        stages = list(STAGES) if args.stage == "all" else [args.stage]
+        options = RunOptions(config, out_dir, args.tokenizer.resolve() if args.tokenizer else None,
+                             args.stop_at, progress=not args.no_progress)
+        results = train_stages(stages, options, context)
+    finally:
+        distributed.stop(context)
+    if context.is_main:
+        for kind, result in results.items():
+            state = "finished" if result.finished else f"stopped at step {result.step}"
+            shown = ", ".join(f"{k}={v:.4g}" for k, v in result.metrics.items())
+            print(f"{kind}: {state} -> {result.path}" + (f" ({shown})" if shown else ""))
+    return 0

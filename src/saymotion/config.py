@@ -1,0 +1,305 @@
+"""Typed experiment configuration.
+
+A config is a tree of dataclasses read from TOML. Files compose: a file may name other files in
+`extends` (paths relative to itself) whose tables it overrides key by key, and `--set a.b=value`
+overrides single keys on the command line. Every checkpoint stores the whole tree as a plain dict
+and `config_from_dict` rebuilds it, so a model is always rebuilt with the settings it was trained
+with, whatever the current files say.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from saymotion import settings
+from saymotion.errors import SaymotionError
+
+AUDIO = "audio"
+TEXT = "text"
+MODALITIES = (AUDIO, TEXT)
+AUDIO_ENCODERS = ("memory", "avgpool", "conv1d", "transformer_cls")
+STAGES = ("tokenizer", "generator", "residual", "length")
+
+
+class ConfigError(SaymotionError):
+    """A configuration file or override is malformed."""
+
+
+@dataclass
+class DataConfig:
+    # Empty paths mean the defaults of saymotion.settings; relative paths are relative to the
+    # config file that set them (never to the working directory).
+    prepared_dir: str = ""
+    speech_dir: str = ""
+    speech_encoder: str = "whisper-base"
+    window_frames: int = 64  # tokenizer training crop (frames at 20 fps), as MoMask
+    mirror: bool = True  # the tokenizer also learns every training clip mirrored left/right
+    max_frames: int = 196  # longest motion the generator sees or makes (~10 s); longer clips are cropped
+    max_audio_frames: int = 1500  # longest speech feature sequence used as a condition
+
+
+@dataclass
+class TokenizerConfig:
+    num_codes: int = 512
+    code_dim: int = 256
+    width: int = 256
+    down_t: int = 2  # temporal downsampling by 2**down_t
+    depth: int = 3  # residual blocks per resolution
+    dilation_growth: int = 3
+    num_quantizers: int = 6  # base layer + residual layers
+    quantize_dropout: float = 0.2  # probability of decoding from a random prefix of the layers
+    ema_decay: float = 0.99
+    dead_code_threshold: float = 1.0  # codes whose EMA usage falls below this are reset
+    commitment: float = 0.02  # beta of the commitment loss
+    position_weight: float = 1.5  # extra reconstruction weight on the joint-position features
+
+
+@dataclass
+class ConditionConfig:
+    modalities: list[str] = field(default_factory=lambda: [AUDIO, TEXT])
+    dim: int = 256  # width of the condition tokens
+    audio_encoder: str = "memory"  # memory | avgpool | conv1d | transformer_cls (paper Table 6)
+    audio_pool: int = 4  # average this many speech frames first (50 Hz Whisper -> 12.5 Hz): 4x cheaper
+    audio_tokens: int = 4  # fixed number of audio condition tokens (avgpool: 8/32/64 in Table 6)
+    memory_size: int = 256  # learnable memory tokens (paper eq. 1)
+    memory_dim: int = 512
+    encoder_layers: int = 2
+    encoder_heads: int = 4
+    dropout: float = 0.1
+    # Each modality is dropped independently per training example; dropping both gives the
+    # unconditional examples classifier-free guidance needs.
+    drop_audio: float = 0.3
+    drop_text: float = 0.5
+
+
+@dataclass
+class MaskedTransformerConfig:
+    dim: int = 256
+    layers: int = 4
+    heads: int = 4
+    ff_dim: int = 512
+    dropout: float = 0.1
+
+
+@dataclass
+class ResidualTransformerConfig:
+    dim: int = 256
+    layers: int = 3
+    heads: int = 4
+    ff_dim: int = 512
+    dropout: float = 0.1
+
+
+@dataclass
+class LengthConfig:
+    hidden: int = 256
+    dropout: float = 0.1
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 5000
+    batch_size: int = 64
+    lr: float = 2e-4
+    warmup_steps: int = 500
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    log_every: int = 50
+    checkpoint_every: int = 1000
+    eval_every: int = 1000
+    eval_batches: int = 4
+
+
+@dataclass
+class TrainPlan:
+    tokenizer: TrainConfig = field(default_factory=TrainConfig)
+    generator: TrainConfig = field(default_factory=TrainConfig)
+    residual: TrainConfig = field(default_factory=lambda: TrainConfig(steps=3000))
+    length: TrainConfig = field(default_factory=lambda: TrainConfig(steps=1500, lr=1e-3, warmup_steps=100))
+
+
+@dataclass
+class SampleConfig:
+    iterations: int = 10  # MaskGIT decoding steps
+    temperature: float = 1.0
+    top_k: int = 51  # keep the k most likely codes (0 = all); ~10% of 512 as MoMask
+    guidance_audio: float = 4.0  # s in (1 + s) w_c - s w_u
+    guidance_text: float = 4.0
+    guidance_residual: float = 4.0
+    residual_temperature: float = 1.0
+
+
+@dataclass
+class ExperimentConfig:
+    seed: int = 1234
+    data: DataConfig = field(default_factory=DataConfig)
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    condition: ConditionConfig = field(default_factory=ConditionConfig)
+    generator: MaskedTransformerConfig = field(default_factory=MaskedTransformerConfig)
+    residual: ResidualTransformerConfig = field(default_factory=ResidualTransformerConfig)
+    length: LengthConfig = field(default_factory=LengthConfig)
+    train: TrainPlan = field(default_factory=TrainPlan)
+    sample: SampleConfig = field(default_factory=SampleConfig)
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+
+def validate(config: ExperimentConfig) -> None:
+    """Cross-field checks that a type check cannot express."""
+    condition = config.condition
+    unknown = set(condition.modalities) - set(MODALITIES)
+    if unknown or not condition.modalities:
+        raise ConfigError(f"condition.modalities must be a non-empty subset of {list(MODALITIES)}, got {condition.modalities}")
+    if condition.audio_encoder not in AUDIO_ENCODERS:
+        raise ConfigError(f"condition.audio_encoder must be one of {list(AUDIO_ENCODERS)}, got {condition.audio_encoder!r}")
+    if condition.encoder_heads <= 0 or condition.dim % condition.encoder_heads:
+        raise ConfigError("condition.dim must be divisible by condition.encoder_heads")
+    if min(condition.audio_tokens, condition.audio_pool, condition.memory_size) < 1:
+        raise ConfigError("condition.audio_tokens, audio_pool and memory_size must be at least 1")
+    for name in ("generator", "residual"):
+        section = getattr(config, name)
+        if section.dim % section.heads:
+            raise ConfigError(f"{name}.dim must be divisible by {name}.heads")
+    factor = 2 ** config.tokenizer.down_t
+    for name in ("window_frames", "max_frames"):
+        if getattr(config.data, name) % factor:
+            raise ConfigError(f"data.{name} must be a multiple of the tokenizer downsampling factor {factor}")
+    if config.tokenizer.num_quantizers < 2:
+        raise ConfigError("tokenizer.num_quantizers must be at least 2 (a base layer and a residual layer)")
+
+
+def downsampling_factor(config: ExperimentConfig) -> int:
+    return 2 ** config.tokenizer.down_t
+
+
+def max_tokens(config: ExperimentConfig) -> int:
+    return config.data.max_frames // downsampling_factor(config)
+
+
+# --- dict <-> dataclass -------------------------------------------------------------------------
+
+
+def config_to_dict(config: ExperimentConfig) -> dict[str, Any]:
+    return dataclasses.asdict(config)
+
+
+def config_from_dict(values: dict[str, Any], source: str = "config") -> ExperimentConfig:
+    """Build a config from nested dicts, rejecting unknown keys and wrongly typed values."""
+    return _build(ExperimentConfig, values, source, prefix="")
+
+
+def _build(cls: type, values: Any, source: str, prefix: str) -> Any:
+    if not isinstance(values, dict):
+        raise ConfigError(f"{source}: {prefix.rstrip('.') or 'top level'} must be a table")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ConfigError(f"{source}: unknown key {prefix}{unknown[0]} (known: {', '.join(sorted(names))})")
+    kwargs = {}
+    for name, value in values.items():
+        kind = hints[name]
+        if dataclasses.is_dataclass(kind):
+            kwargs[name] = _build(kind, value, source, f"{prefix}{name}.")
+        else:
+            kwargs[name] = _check_scalar(kind, value, source, f"{prefix}{name}")
+    return cls(**kwargs)
+
+
+def _check_scalar(kind: Any, value: Any, source: str, key: str) -> Any:
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if typing.get_origin(kind) is list:
+        (item,) = typing.get_args(kind)
+        if isinstance(value, list) and all(isinstance(v, item) for v in value):
+            return list(value)
+    elif isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
+        return value
+    name = getattr(kind, "__name__", str(kind))
+    raise ConfigError(f"{source}: {key} must be {name}, got {value!r}")
+
+
+# --- TOML files ---------------------------------------------------------------------------------
+
+
+def load_config(path: str | os.PathLike | None = None, overrides: typing.Sequence[str] = ()) -> ExperimentConfig:
+    """Read a TOML config (with its `extends` chain) and apply `section.key=value` overrides."""
+    values = read_config_file(Path(path)) if path is not None else {}
+    for override in overrides:
+        parsed = parse_override(override)
+        _absolutise_data_paths(parsed, Path.cwd())  # a path typed on the command line means the shell's directory
+        _deep_merge(values, parsed)
+    source = str(path) if path is not None else "defaults"
+    return config_from_dict(values, source)
+
+
+def read_config_file(path: Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """The merged tables of `path` and the files it extends, with data paths made absolute."""
+    path = path.expanduser().resolve()
+    if path in _seen:
+        raise ConfigError(f"{path}: circular 'extends'")
+    try:
+        with open(path, "rb") as handle:
+            values = tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: invalid TOML: {error}") from None
+    parents = values.pop("extends", [])
+    if isinstance(parents, str):
+        parents = [parents]
+    merged: dict[str, Any] = {}
+    for parent in parents:
+        _deep_merge(merged, read_config_file(path.parent / parent, _seen + (path,)))
+    _absolutise_data_paths(values, path.parent)
+    _deep_merge(merged, values)
+    return merged
+
+
+def parse_override(text: str) -> dict[str, Any]:
+    """`generator.layers=6` -> {"generator": {"layers": 6}}; the value is read as TOML, bare words as strings."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"override must look like section.key=value, got {text!r}")
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()
+    parts = key.strip().split(".")
+    nested: dict[str, Any] = {parts[-1]: value}
+    for part in reversed(parts[:-1]):
+        nested = {part: nested}
+    return nested
+
+
+def _deep_merge(base: dict[str, Any], update: dict[str, Any]) -> None:
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _deep_merge(base[key], value)
+        else:
+            base[key] = value
+
+
+def _absolutise_data_paths(values: dict[str, Any], directory: Path) -> None:
+    data = values.get("data")
+    if not isinstance(data, dict):
+        return
+    for key in ("prepared_dir", "speech_dir"):
+        raw = data.get(key)
+        if isinstance(raw, str) and raw:
+            data[key] = str((directory / Path(os.path.expandvars(raw)).expanduser()).resolve())
+
+
+def prepared_dir(config: ExperimentConfig) -> Path:
+    return Path(config.data.prepared_dir) if config.data.prepared_dir else settings.default_prepared_dir()
+
+
+def speech_dir(config: ExperimentConfig) -> Path:
+    return Path(config.data.speech_dir) if config.data.speech_dir else settings.cache_dir() / "speech"

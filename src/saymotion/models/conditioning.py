@@ -1,0 +1,210 @@
+"""Conditions: spoken instruction (speech-encoder frames) and/or text (frozen MiniLM sentence
+embedding, see saymotion.models.minilm).
+
+The audio path is the paper's memory-retrieval module (eq. 1): speech frames become queries into a
+bank of learnable memory tokens, R = softmax(Q M^T / sqrt(d)) M, followed by position encodings,
+a small transformer encoder and pooling to a fixed number of tokens. The alternatives of the
+paper's Table 6 (average pooling, conv1d, transformer with a class token) are config options.
+
+Every model gets its condition as a fixed-length run of tokens: the audio tokens, then one text
+token. A modality that is absent or dropped is replaced by its learned null tokens, so one model
+serves audio, text, both, or neither (the unconditional branch of classifier-free guidance).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from saymotion.config import AUDIO, TEXT, ConditionConfig
+from saymotion.models.common import frame_pool, padding_mask, segment_pool, sinusoidal_positions, transformer_encoder
+from saymotion.models.minilm import TEXT_EMBEDDING_DIM
+
+
+
+@dataclass
+class ConditionBatch:
+    audio: torch.Tensor  # (B, F, A) speech features, zero-padded; one zero frame where there is none
+    audio_lengths: torch.Tensor  # (B,) valid frames, >= 1
+    text: torch.Tensor  # (B, E) sentence embeddings, zeros where there is none
+    use_audio: torch.Tensor  # (B,) bool
+    use_text: torch.Tensor  # (B,) bool
+
+    @classmethod
+    def from_arrays(
+        cls,
+        audio: Sequence[np.ndarray | None],
+        text: Sequence[np.ndarray | None],
+        audio_dim: int,
+        text_dim: int = TEXT_EMBEDDING_DIM,
+    ) -> "ConditionBatch":
+        """Collate per-example speech features (F_i, A) and text embeddings (E,); None marks a missing modality."""
+        if len(audio) != len(text):
+            raise ValueError("audio and text lists differ in length")
+        lengths = [1 if a is None else max(len(a), 1) for a in audio]
+        padded = np.zeros((len(audio), max(lengths, default=1), audio_dim), np.float32)
+        for row, features in enumerate(audio):
+            if features is not None:
+                padded[row, : len(features)] = features
+        embeddings = np.zeros((len(text), text_dim), np.float32)
+        for row, embedding in enumerate(text):
+            if embedding is not None:
+                embeddings[row] = embedding
+        return cls(
+            audio=torch.from_numpy(padded),
+            audio_lengths=torch.tensor(lengths),
+            text=torch.from_numpy(embeddings),
+            use_audio=torch.tensor([a is not None for a in audio]),
+            use_text=torch.tensor([t is not None for t in text]),
+        )
+
+    def to(self, device: torch.device | str) -> "ConditionBatch":
+        return ConditionBatch(*(getattr(self, name).to(device) for name in self.__dataclass_fields__))
+
+    def restricted(self, audio: bool, text: bool) -> "ConditionBatch":
+        """The same batch with modalities switched off where `audio`/`text` is False."""
+        return replace(self, use_audio=self.use_audio & audio, use_text=self.use_text & text)
+
+    @staticmethod
+    def cat(batches: Sequence["ConditionBatch"]) -> "ConditionBatch":
+        frames = max(b.audio.shape[1] for b in batches)
+        audio = torch.cat([nn.functional.pad(b.audio, (0, 0, 0, frames - b.audio.shape[1])) for b in batches])
+        return ConditionBatch(
+            audio=audio,
+            audio_lengths=torch.cat([b.audio_lengths for b in batches]),
+            text=torch.cat([b.text for b in batches]),
+            use_audio=torch.cat([b.use_audio for b in batches]),
+            use_text=torch.cat([b.use_text for b in batches]),
+        )
+
+
+# --- audio encoders: (B, F, A) frames + lengths -> (B, K, dim) tokens -----------------------------
+
+
+class MemoryRetrievalEncoder(nn.Module):
+    """Paper eq. 1: queries from the speech frames retrieve from a learnable memory bank."""
+
+    def __init__(self, config: ConditionConfig, audio_dim: int):
+        super().__init__()
+        self.tokens = config.audio_tokens
+        self.query = nn.Linear(audio_dim, config.memory_dim)
+        self.memory = nn.Parameter(torch.randn(config.memory_size, config.memory_dim) / math.sqrt(config.memory_dim))
+        self.proj = nn.Linear(config.memory_dim, config.dim)
+        self.encoder = transformer_encoder(
+            config.dim, config.encoder_heads, 2 * config.dim, config.encoder_layers, config.dropout
+        )
+
+    def forward(self, frames: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        queries = self.query(frames)
+        attention = torch.softmax(queries @ self.memory.t() / math.sqrt(self.memory.shape[1]), dim=-1)
+        retrieved = self.proj(attention @ self.memory)
+        hidden = retrieved + sinusoidal_positions(frames.shape[1], retrieved.shape[-1], frames.device)
+        hidden = self.encoder(hidden, src_key_padding_mask=padding_mask(lengths, frames.shape[1]))
+        return segment_pool(hidden, lengths, self.tokens)
+
+
+class AveragePoolEncoder(nn.Module):
+    """Table 6 baseline: project, then average-pool to a fixed number of tokens."""
+
+    def __init__(self, config: ConditionConfig, audio_dim: int):
+        super().__init__()
+        self.tokens = config.audio_tokens
+        self.proj = nn.Linear(audio_dim, config.dim)
+        self.token_positions = nn.Parameter(torch.zeros(config.audio_tokens, config.dim))
+
+    def forward(self, frames: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return segment_pool(self.proj(frames), lengths, self.tokens) + self.token_positions
+
+
+class Conv1dEncoder(nn.Module):
+    """Table 6 baseline: a 1D convolution stack (two stride-2 layers: 4x shorter), then pooling."""
+
+    STRIDES = (1, 2, 2)
+
+    def __init__(self, config: ConditionConfig, audio_dim: int):
+        super().__init__()
+        self.tokens = config.audio_tokens
+        widths = [audio_dim] + [config.dim] * len(self.STRIDES)
+        self.convs = nn.ModuleList(
+            nn.Conv1d(widths[i], widths[i + 1], 3 if stride == 1 else 4, stride=stride, padding=1)
+            for i, stride in enumerate(self.STRIDES)
+        )
+
+    def forward(self, frames: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        hidden = frames.transpose(1, 2)
+        for index, (conv, stride) in enumerate(zip(self.convs, self.STRIDES)):
+            # Zero everything past the end before each layer, so padding never leaks into valid frames.
+            hidden = hidden * (~padding_mask(lengths, hidden.shape[-1]))[:, None].to(hidden.dtype)
+            hidden = conv(hidden)
+            hidden = nn.functional.gelu(hidden) if index < len(self.convs) - 1 else hidden
+            # The output frames a sequence of exactly `lengths` frames would have.
+            lengths = ((lengths + 2 * conv.padding[0] - conv.kernel_size[0]) // stride + 1).clamp(min=1)
+        return segment_pool(hidden.transpose(1, 2), lengths, self.tokens)
+
+
+class ClassTokenEncoder(nn.Module):
+    """Table 6 baseline: a transformer encoder whose class token is the (single) condition token."""
+
+    def __init__(self, config: ConditionConfig, audio_dim: int):
+        super().__init__()
+        self.tokens = 1
+        self.proj = nn.Linear(audio_dim, config.dim)
+        self.cls = nn.Parameter(torch.randn(1, 1, config.dim) * 0.02)
+        self.encoder = transformer_encoder(
+            config.dim, config.encoder_heads, 2 * config.dim, config.encoder_layers, config.dropout
+        )
+
+    def forward(self, frames: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        hidden = self.proj(frames) + sinusoidal_positions(frames.shape[1], self.cls.shape[-1], frames.device)
+        hidden = torch.cat([self.cls.expand(frames.shape[0], -1, -1), hidden], 1)
+        mask = padding_mask(lengths + 1, hidden.shape[1])
+        return self.encoder(hidden, src_key_padding_mask=mask)[:, :1]
+
+
+AUDIO_ENCODER_CLASSES = {
+    "memory": MemoryRetrievalEncoder,
+    "avgpool": AveragePoolEncoder,
+    "conv1d": Conv1dEncoder,
+    "transformer_cls": ClassTokenEncoder,
+}
+
+
+class ConditionEncoder(nn.Module):
+    """ConditionBatch -> (B, num_tokens, config.dim): audio tokens (if configured), then a text token."""
+
+    def __init__(self, config: ConditionConfig, audio_dim: int, text_dim: int = TEXT_EMBEDDING_DIM):
+        super().__init__()
+        self.audio_pool = config.audio_pool
+        self.audio: nn.Module | None = None
+        self.text: nn.Module | None = None
+        if AUDIO in config.modalities:
+            self.audio = AUDIO_ENCODER_CLASSES[config.audio_encoder](config, audio_dim)
+            self.null_audio = nn.Parameter(torch.zeros(self.audio.tokens, config.dim))
+            self.audio_type = nn.Parameter(torch.randn(config.dim) * 0.02)
+        if TEXT in config.modalities:
+            self.text = nn.Sequential(nn.Linear(text_dim, config.dim), nn.GELU(), nn.Linear(config.dim, config.dim))
+            self.null_text = nn.Parameter(torch.zeros(1, config.dim))
+            self.text_type = nn.Parameter(torch.randn(config.dim) * 0.02)
+
+    @property
+    def num_tokens(self) -> int:
+        return (self.audio.tokens if self.audio is not None else 0) + (1 if self.text is not None else 0)
+
+    def forward(self, batch: ConditionBatch) -> torch.Tensor:
+        parts = []
+        if self.audio is not None:
+            frames, lengths = frame_pool(batch.audio, batch.audio_lengths, self.audio_pool)
+            tokens = self.audio(frames, lengths)
+            tokens = torch.where(batch.use_audio[:, None, None], tokens, self.null_audio.to(tokens.dtype))
+            parts.append(tokens + self.audio_type)
+        if self.text is not None:
+            token = self.text(batch.text)[:, None]
+            token = torch.where(batch.use_text[:, None, None], token, self.null_text.to(token.dtype))
+            parts.append(token + self.text_type)
+        return torch.cat(parts, 1)
+

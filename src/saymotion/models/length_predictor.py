@@ -1,0 +1,50 @@
+"""Motion length from the condition, as a classifier over token counts 1..max_tokens (MoMask)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from saymotion.config import ConditionConfig, LengthConfig
+from saymotion.models.conditioning import TEXT_EMBEDDING_DIM, ConditionBatch, ConditionEncoder
+
+
+class LengthPredictor(nn.Module):
+    def __init__(
+        self,
+        config: LengthConfig,
+        condition: ConditionConfig,
+        max_tokens: int,
+        audio_dim: int,
+        text_dim: int = TEXT_EMBEDDING_DIM,
+    ):
+        super().__init__()
+        self.max_tokens = max_tokens
+        self.condition = ConditionEncoder(condition, audio_dim, text_dim)
+        width = condition.dim * self.condition.num_tokens
+        self.head = nn.Sequential(
+            nn.LayerNorm(width),
+            nn.Linear(width, config.hidden),
+            nn.GELU(),
+            nn.Dropout(config.dropout),
+            nn.Linear(config.hidden, max_tokens),
+        )
+
+    def logits(self, cond: ConditionBatch) -> torch.Tensor:
+        """(B, max_tokens) logits; class i means i + 1 tokens."""
+        return self.head(self.condition(cond).flatten(1))
+
+    def forward(self, cond: ConditionBatch, token_counts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Training objective: cross-entropy of the token count, and accuracy."""
+        logits = self.logits(cond)
+        target = token_counts.clamp(1, self.max_tokens) - 1
+        return F.cross_entropy(logits, target), (logits.argmax(-1) == target).float().mean()
+
+    @torch.no_grad()
+    def predict(self, cond: ConditionBatch, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Token counts (B,): drawn from the predicted distribution with a generator, else the most likely."""
+        probs = torch.softmax(self.logits(cond).float(), -1)
+        if generator is None:
+            return probs.argmax(-1) + 1
+        return torch.multinomial(probs, 1, generator=generator)[:, 0] + 1

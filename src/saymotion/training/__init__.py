@@ -1,0 +1,1 @@
+"""Training: data for each stage, the shared training loop (resume, logs, DDP), the stages."""

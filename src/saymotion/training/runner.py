@@ -1,0 +1,134 @@
+"""Runs training stages into one run folder:
+
+    RUN/config.json                 the config as resolved when the run started
+    RUN/tokenizer/{last.pt,model.pt,train.csv,eval.csv}
+    RUN/codes-<tokenizer id>-<split>.npz   code sequences of every clip (cache)
+    RUN/text-embeddings.npz         MiniLM embeddings of every training text (cache)
+    RUN/generator/... RUN/residual/... RUN/length/...
+
+Later stages learn from the finished tokenizer (RUN/tokenizer/model.pt unless another is named);
+its tokenizer settings and normalisation statistics are forced onto them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from saymotion.checkpoint import Checkpoint, check_same_tokenizer, exported_file, load_checkpoint, run_file, save_checkpoint
+from saymotion.config import STAGES, ExperimentConfig, config_to_dict, downsampling_factor
+from saymotion.errors import DataError
+from saymotion.fileio import save_npz, write_json
+from saymotion.training.data import ClipConditions, MotionSet, TextEmbeddingCache
+from saymotion.training.distributed import RunContext, barrier
+from saymotion.training.loop import StageResult, run_stage
+from saymotion.training.sources import TrainingSources, load_conditions, open_sources
+from saymotion.training.stages import CodeStage, Normalisation, TokenizerStage, extract_codes
+
+
+@dataclass
+class RunOptions:
+    config: ExperimentConfig
+    out_dir: Path
+    tokenizer: Path | None = None  # default: out_dir/tokenizer/model.pt
+    stop_at: int | None = None
+    progress: bool = True
+
+
+def train_stages(stages: list[str], options: RunOptions, context: RunContext) -> dict[str, StageResult]:
+    """Train `stages` in order (each one resumes or is skipped when already finished)."""
+    sources = open_sources(options.config, with_speech=any(kind != "tokenizer" for kind in stages))
+    if context.is_main and not (options.out_dir / "config.json").exists():
+        write_json(options.out_dir / "config.json", config_to_dict(options.config))
+    results: dict[str, StageResult] = {}
+    for kind in stages:
+        if kind == "tokenizer":
+            results[kind] = _train_tokenizer(sources, options, context)
+        else:
+            results[kind] = _train_code_stage(kind, sources, options, context)
+        if not results[kind].finished:
+            break
+    return results
+
+
+def _train_tokenizer(sources: TrainingSources, options: RunOptions, context: RunContext) -> StageResult:
+    config = options.config
+    norm = Normalisation(sources.motion.mean, sources.motion.std, sources.motion.skeleton)
+    factor = downsampling_factor(config)
+    splits = [
+        MotionSet.load(sources.motion, split, norm.mean, norm.std, factor, mirror=config.data.mirror and split == "train")
+        for split in ("train", "val", "test")
+    ]
+    stage = TokenizerStage(config, *splits, norm, context.device)
+    return run_stage(stage, options.out_dir / "tokenizer", context, stop_at=options.stop_at, progress=options.progress)
+
+
+def _train_code_stage(kind: str, sources: TrainingSources, options: RunOptions, context: RunContext) -> StageResult:
+    tokenizer = load_checkpoint(options.tokenizer or run_file(options.out_dir, "tokenizer"), "tokenizer", context.device)
+    config = dataclasses.replace(options.config, tokenizer=tokenizer.config.tokenizer)
+    changed = [
+        field.name
+        for field in dataclasses.fields(config.tokenizer)
+        if getattr(config.tokenizer, field.name) != getattr(options.config.tokenizer, field.name)
+    ]
+    if changed and context.is_main:
+        print(f"{kind}: using the tokenizer's own settings for tokenizer.{', '.join(changed)}", flush=True)
+    # Rank 0 computes the code and text-embedding caches; the other ranks then read them.
+    if context.is_main:
+        splits = _code_stage_data(config, sources, tokenizer, options.out_dir, context)
+    barrier(context)
+    if not context.is_main:
+        splits = _code_stage_data(config, sources, tokenizer, options.out_dir, context)
+    _report_coverage(kind, splits["train"][1], context)
+    stage = CodeStage(kind, config, tokenizer, splits["train"], splits["val"], context.device)
+    return run_stage(stage, options.out_dir / kind, context, stop_at=options.stop_at, progress=options.progress)
+
+
+def _code_stage_data(
+    config: ExperimentConfig, sources: TrainingSources, tokenizer: Checkpoint, out_dir: Path, context: RunContext
+) -> dict[str, tuple[list[np.ndarray], ClipConditions]]:
+    cache = TextEmbeddingCache(out_dir / "text-embeddings.npz")
+    splits = {}
+    for split in ("train", "val"):
+        motions = MotionSet.load(sources.motion, split, tokenizer.mean, tokenizer.std, downsampling_factor(config))
+        codes = _codes(tokenizer, motions, split, out_dir, context)
+        splits[split] = (codes, load_conditions(config, sources, motions.ids, split, cache))
+    return splits
+
+
+def _codes(tokenizer: Checkpoint, motions: MotionSet, split: str, out_dir: Path, context: RunContext) -> list[np.ndarray]:
+    """Code sequences of the clips, read from the run's cache when this tokenizer made it."""
+    path = out_dir / f"codes-{tokenizer.id[:12]}-{split}.npz"
+    if path.is_file():
+        with np.load(path) as stored:
+            if set(stored.files) == set(motions.ids):
+                return [stored[clip] for clip in motions.ids]
+    codes = extract_codes(tokenizer.model, motions, context.device)
+    if context.is_main:
+        save_npz(path, **dict(zip(motions.ids, codes)))
+    return codes
+
+
+def _report_coverage(kind: str, conditions: ClipConditions, context: RunContext) -> None:
+    coverage = conditions.coverage()
+    if context.is_main:
+        print(f"{kind}: {coverage['clips']} training clips, {coverage['with_audio']} with speech, "
+              f"{coverage['with_text']} with text", flush=True)
+    if coverage["with_audio"] + coverage["with_text"] == 0:
+        raise DataError("no training clip has a spoken or written instruction; check data.speech_dir and the descriptions")
+
+
+def export_model(run_dir: Path, out_dir: Path, half: bool) -> dict[str, Path]:
+    """Copy the finished models of a run into `out_dir` as <kind>.pt without training state
+    (fp16 weights with `half`), checking they belong together."""
+    checkpoints = {kind: load_checkpoint(run_file(run_dir, kind), kind) for kind in STAGES}
+    check_same_tokenizer(checkpoints)
+    paths = {}
+    for kind, checkpoint in checkpoints.items():
+        paths[kind] = exported_file(out_dir, kind)
+        save_checkpoint(paths[kind], checkpoint, half=half, resumable=False)
+    write_json(out_dir / "config.json", config_to_dict(checkpoints["generator"].config))
+    return paths

@@ -1,0 +1,78 @@
+"""The adapter between the training code and the prepared data: the motion dataset
+(`saymotion data prepare`) and the speech corpus with cached encoder features
+(`saymotion speech synthesize`)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from saymotion.config import AUDIO, TEXT, ExperimentConfig, prepared_dir, speech_dir
+from saymotion.training.data import ClipConditions, TextEmbeddingCache
+
+
+class SpeechCorpus:
+    """The utterances of a speech corpus and their cached (memory-mapped) encoder features."""
+
+    def __init__(self, root: Path, encoder: str):
+        from saymotion.speech.corpus import read_manifest
+        from saymotion.speech.feature_store import FeatureStore
+
+        self.root = root
+        self.utterances = read_manifest(root)
+        self.store = FeatureStore(root, encoder)
+
+    @property
+    def feature_dim(self) -> int:
+        return self.store.dim
+
+    def split(self, name: str) -> list:
+        return [utterance for utterance in self.utterances if utterance.split == name]
+
+    def features(self, utterance_id: str) -> np.ndarray:
+        return self.store[utterance_id]
+
+
+@dataclass
+class TrainingSources:
+    motion: Any  # a saymotion.datasets MotionDataset with a `skeleton`
+    speech: SpeechCorpus | None
+
+
+def open_sources(config: ExperimentConfig, with_speech: bool) -> TrainingSources:
+    """The motion dataset, and the speech corpus when asked for and the model listens to speech."""
+    from saymotion.datasets.prepared import PreparedDataset
+
+    motion = PreparedDataset(prepared_dir(config))
+    use_speech = with_speech and AUDIO in config.condition.modalities
+    speech = SpeechCorpus(speech_dir(config), config.data.speech_encoder) if use_speech else None
+    return TrainingSources(motion, speech)
+
+
+def load_conditions(
+    config: ExperimentConfig, sources: TrainingSources, clip_ids: list[str], split: str, cache: TextEmbeddingCache
+) -> ClipConditions:
+    """Per clip (in `clip_ids` order), the speech features and text embeddings of the split's instructions."""
+    index = {clip: row for row, clip in enumerate(clip_ids)}
+    audio: list[list[np.ndarray]] = [[] for _ in clip_ids]
+    text: list[list[np.ndarray]] = [[] for _ in clip_ids]
+    if sources.speech is not None:
+        for utterance in sources.speech.split(split):
+            rows = [index[clip] for clip in utterance.clips if clip in index]
+            if rows:
+                features = sources.speech.features(utterance.id)
+                for row in rows:
+                    audio[row].append(features)
+    if TEXT in config.condition.modalities:
+        texts_by_clip = defaultdict(list)
+        for description in sources.motion.descriptions(split):
+            if description.clip in index:
+                texts_by_clip[description.clip].append(description.text)
+        embeddings = cache.embed([t for texts in texts_by_clip.values() for t in texts])
+        for clip, texts in texts_by_clip.items():
+            text[index[clip]] = [embeddings[t] for t in texts]
+    return ClipConditions(audio, text, sources.speech.feature_dim if sources.speech is not None else 0)

@@ -1,0 +1,169 @@
+"""The four training stages: what each one samples, optimises and evaluates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from saymotion.checkpoint import Checkpoint, ModelDims, build_model
+from saymotion.config import ExperimentConfig, max_tokens
+from saymotion.models.tokenizer import MotionTokenizer
+from saymotion.representation import FeatureLayout, features_to_joints
+from saymotion.skeleton import Skeleton
+from saymotion.training.data import ClipConditions, CodeBatch, CodeSampler, MotionSet, WindowSampler
+
+EVAL_SEED = 20250101  # validation batches are the same at every evaluation
+
+
+@dataclass
+class Normalisation:
+    mean: np.ndarray
+    std: np.ndarray
+    skeleton: Skeleton
+
+
+def seeded_model(kind: str, config: ExperimentConfig, dims: ModelDims, device: torch.device) -> nn.Module:
+    """A new model whose initial weights depend on config.seed only (the same on every rank)."""
+    torch.manual_seed(config.seed)
+    return build_model(kind, config, dims).to(device)
+
+
+def mpjpe_mm(predicted: np.ndarray, target: np.ndarray, root_aligned: bool = True) -> float:
+    """Mean per-joint position error in millimetres between joint arrays (..., J, 3) in metres.
+    Root-aligned (each frame's root moved to the origin, as MoMask reports tokenizer MPJPE) unless
+    `root_aligned` is False, which also counts the drift of the integrated root path."""
+    if root_aligned:
+        predicted = predicted - predicted[..., :1, :]
+        target = target - target[..., :1, :]
+    return float(np.linalg.norm(predicted - target, axis=-1).mean() * 1000.0)
+
+
+class TokenizerStage:
+    kind = "tokenizer"
+
+    def __init__(self, config: ExperimentConfig, train: MotionSet, val: MotionSet, test: MotionSet,
+                 norm: Normalisation, device: torch.device):
+        self.config = config
+        self.norm = norm
+        self.device = device
+        self.dims = ModelDims(feature_dim=train.features[0].shape[1], audio_dim=0)
+        self.model = seeded_model(self.kind, config, self.dims, device)
+        self.positions = FeatureLayout.from_dim(self.dims.feature_dim).positions
+        self.windows = WindowSampler(train, config.data.window_frames)
+        self.val = val
+        self.test = test
+
+    def batch(self, rng: np.random.Generator, size: int) -> torch.Tensor:
+        return torch.from_numpy(self.windows.sample(rng, size)).to(self.device)
+
+    def loss(self, model: nn.Module, batch: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        output = model(batch)
+        tokenizer = self.config.tokenizer
+        reconstruction = F.smooth_l1_loss(output.reconstruction, batch)
+        positions = F.smooth_l1_loss(output.reconstruction[..., self.positions], batch[..., self.positions])
+        loss = reconstruction + tokenizer.position_weight * positions + tokenizer.commitment * output.quantized.commitment
+        return loss, {
+            "reconstruction": reconstruction.item(),
+            "positions": positions.item(),
+            "commitment": output.quantized.commitment.item(),
+            "perplexity_base": output.quantized.perplexity[0].item(),
+            "layers_used": float(output.quantized.layers_used),
+        }
+
+    @torch.no_grad()
+    def evaluate(self, final: bool) -> dict[str, float]:
+        limit = self.config.train.tokenizer.eval_batches * self.config.train.tokenizer.batch_size
+        metrics = {f"val_{k}": v for k, v in self.reconstruction_errors(self.val, limit).items()}
+        if final:
+            metrics.update({f"test_{k}": v for k, v in self.reconstruction_errors(self.test, None).items()})
+        return metrics
+
+    def reconstruction_errors(self, motions: MotionSet, limit: int | None) -> dict[str, float]:
+        """Root-aligned and global MPJPE (mm) between clips and their reconstructions, over all frames."""
+        if not motions.features:
+            return {}
+        self.model.eval()
+        totals, frames = np.zeros(2), 0
+        for features in motions.features[:limit]:
+            original = torch.from_numpy(features)[None].to(self.device)
+            rebuilt = self.model.decode(self.model.encode(original))[0].cpu().numpy()
+            target = features_to_joints(features * self.norm.std + self.norm.mean, self.norm.skeleton)
+            joints = features_to_joints(rebuilt * self.norm.std + self.norm.mean, self.norm.skeleton)
+            totals += [mpjpe_mm(joints, target) * len(features), mpjpe_mm(joints, target, root_aligned=False) * len(features)]
+            frames += len(features)
+        self.model.train()
+        mpjpe, global_mpjpe = totals / max(frames, 1)
+        return {"mpjpe_mm": float(mpjpe), "global_mpjpe_mm": float(global_mpjpe)}
+
+    def checkpoint(self, step: int, metrics: dict[str, float]) -> Checkpoint:
+        return Checkpoint(self.kind, self.config, self.dims, self.model, self.norm.mean, self.norm.std,
+                          self.norm.skeleton, step=step, metrics=dict(metrics))
+
+
+@torch.no_grad()
+def extract_codes(tokenizer: MotionTokenizer, motions: MotionSet, device: torch.device) -> list[np.ndarray]:
+    """All quantizer codes (T_i / factor, Q) of every clip, as int16."""
+    tokenizer.eval()
+    return [
+        tokenizer.encode(torch.from_numpy(features)[None].to(device))[0].cpu().numpy().astype(np.int16)
+        for features in motions.features
+    ]
+
+
+class CodeStage:
+    """The generator (masked transformer), residual transformer and length predictor: all learn
+    from code sequences of the trained tokenizer and the instructions of their clips."""
+
+    def __init__(self, kind: str, config: ExperimentConfig, tokenizer: Checkpoint,
+                 train: tuple[list[np.ndarray], ClipConditions], val: tuple[list[np.ndarray], ClipConditions],
+                 device: torch.device):
+        self.kind = kind
+        self.config = config
+        self.tokenizer = tokenizer
+        self.device = device
+        self.dims = ModelDims(tokenizer.dims.feature_dim, audio_dim=train[1].audio_dim)
+        self.model = seeded_model(kind, config, self.dims, device)
+        self.train_sampler = CodeSampler(*train, config, max_tokens(config))
+        self.val_sampler = CodeSampler(*val, config, max_tokens(config)) if val[0] else None
+
+    def batch(self, rng: np.random.Generator, size: int) -> CodeBatch:
+        return self.train_sampler.sample(rng, size).to(self.device)
+
+    def loss(self, model: nn.Module, batch: CodeBatch) -> tuple[torch.Tensor, dict[str, float]]:
+        if self.kind == "generator":
+            loss, accuracy = model(batch.codes[..., 0], batch.lengths, batch.cond)
+        elif self.kind == "residual":
+            loss, accuracy = model(batch.codes, batch.lengths, batch.cond)
+        else:
+            loss, accuracy = model(batch.cond, batch.lengths)
+        return loss, {"accuracy": accuracy.item()}
+
+    @torch.no_grad()
+    def evaluate(self, final: bool) -> dict[str, float]:
+        """Mean validation loss and accuracy with full conditions, on fixed batches."""
+        if self.val_sampler is None:
+            return {}
+        train = getattr(self.config.train, self.kind)
+        rng = np.random.default_rng(EVAL_SEED)
+        state = torch.random.get_rng_state()
+        torch.manual_seed(EVAL_SEED)
+        self.model.eval()
+        losses, accuracies = [], []
+        for _ in range(train.eval_batches):
+            batch = self.val_sampler.sample(rng, train.batch_size, dropout=False).to(self.device)
+            loss, values = self.loss(self.model, batch)
+            losses.append(loss.item())
+            accuracies.append(values["accuracy"])
+        self.model.train()
+        torch.random.set_rng_state(state)
+        return {"val_loss": float(np.mean(losses)), "val_accuracy": float(np.mean(accuracies))}
+
+    def checkpoint(self, step: int, metrics: dict[str, float]) -> Checkpoint:
+        return Checkpoint(self.kind, self.config, self.dims, self.model, self.tokenizer.mean, self.tokenizer.std,
+                          self.tokenizer.skeleton, step=step, requires={"tokenizer": self.tokenizer.id},
+                          metrics=dict(metrics))
+

@@ -1,0 +1,272 @@
+"""Model maths: codebooks, residual quantization, masking, guidance, sampling, conditions."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from saymotion.config import ConditionConfig, MaskedTransformerConfig, ResidualTransformerConfig, TokenizerConfig
+from saymotion.models.common import frame_pool, segment_pool
+from saymotion.models.conditioning import ConditionBatch, ConditionEncoder
+from saymotion.models.guidance import GuidedCondition, combine_guidance, single_guidance
+from saymotion.models.masked_transformer import MaskedTransformer, cosine_schedule
+from saymotion.models.residual_transformer import ResidualTransformer
+from saymotion.models.sampling import sample_codes, top_k_filter
+from saymotion.models.tokenizer import EMACodebook, MotionTokenizer, ResidualVQ
+
+AUDIO_DIM = 12
+TEXT_DIM = 10
+TINY_CONDITION = ConditionConfig(dim=16, audio_tokens=2, memory_size=8, memory_dim=16, encoder_layers=1, encoder_heads=2)
+TINY_TRANSFORMER = dict(dim=16, layers=1, heads=2, ff_dim=32, dropout=0.0)
+
+
+def condition_batch(audio_lengths=(9, 4, 6), with_audio=(True, False, True), with_text=(True, True, False), seed=0):
+    rng = np.random.default_rng(seed)
+    audio = [rng.standard_normal((n, AUDIO_DIM)).astype(np.float32) if a else None for n, a in zip(audio_lengths, with_audio)]
+    text = [rng.standard_normal(TEXT_DIM).astype(np.float32) if t else None for t in with_text]
+    return ConditionBatch.from_arrays(audio, text, AUDIO_DIM, TEXT_DIM)
+
+
+# --- tokenizer ----------------------------------------------------------------------------------
+
+
+def test_codebook_initialises_from_data_then_tracks_cluster_means():
+    torch.manual_seed(0)
+    codebook = EMACodebook(num_codes=2, dim=2, decay=0.5, dead_threshold=0.01)
+    centres = torch.tensor([[5.0, 5.0], [-5.0, -5.0]])
+    data = torch.cat([centres[0] + 0.1 * torch.randn(50, 2), centres[1] + 0.1 * torch.randn(50, 2)])
+    codebook.update(data, codebook.nearest(data))
+    assert bool(codebook.initialised)
+    assert all((codebook.codebook[k] == data).all(1).any() for k in range(2))  # seeded with data rows
+    for _ in range(30):
+        codebook.update(data, codebook.nearest(data))
+    found = codebook.codebook[codebook.codebook[:, 0].argsort(descending=True)]
+    if (found[0] - found[1]).norm() > 1:  # both clusters found: each code sits on a cluster mean
+        torch.testing.assert_close(found, torch.stack([data[:50].mean(0), data[50:].mean(0)]), atol=0.05, rtol=0)
+
+
+def test_dead_codes_are_reset_onto_current_encoder_outputs():
+    torch.manual_seed(0)
+    codebook = EMACodebook(num_codes=4, dim=3, decay=0.9, dead_threshold=1.0)
+    first = torch.randn(64, 3)
+    codebook.update(first, codebook.nearest(first))
+    codebook.codebook[3] = 1000.0  # a code far from everything is never chosen
+    later = torch.randn(64, 3) + 10.0
+    for _ in range(3):
+        codes = codebook.nearest(later)
+        codebook.update(later, codes)
+    assert (codebook.codebook - 1000.0).abs().min() > 1.0
+    # Every code now sits within the new data's range: dead ones were re-seeded from it.
+    assert bool((codebook.codebook.min(1).values > 5.0).all())
+    assert bool((codebook.cluster_size >= 1.0 * 0.9**3 - 1e-6).all())
+
+
+def test_residual_layers_reduce_quantization_error():
+    torch.manual_seed(0)
+    config = TokenizerConfig(num_codes=16, code_dim=8, num_quantizers=4, quantize_dropout=0.0, ema_decay=0.8)
+    quantizer = ResidualVQ(config)
+    latent = torch.randn(8, 8, 32)
+    for _ in range(25):
+        quantizer.train()(latent)
+    codes = quantizer.quantize(latent, train=False).codes
+    errors = [(quantizer.decode_codes(codes[..., :q]) - latent).pow(2).mean().item() for q in range(1, 5)]
+    assert errors == sorted(errors, reverse=True)
+    assert errors[-1] < 0.6 * errors[0]
+
+
+def test_quantize_dropout_only_shortens_the_decoded_sum():
+    torch.manual_seed(0)
+    config = TokenizerConfig(num_codes=8, code_dim=4, num_quantizers=3, quantize_dropout=1.0)
+    quantizer = ResidualVQ(config)
+    latent = torch.randn(2, 4, 6)
+    used = {quantizer(latent).layers_used for _ in range(40)}
+    assert used == {1, 2, 3}
+    output = quantizer(latent)
+    assert output.codes.shape == (2, 6, 3)  # every layer is still quantized (and updated)
+    expected = quantizer.decode_codes(output.codes[..., : output.layers_used])
+    torch.testing.assert_close(output.vectors, expected, atol=1e-5, rtol=0)
+
+
+def test_tokenizer_shapes_and_straight_through_gradient():
+    torch.manual_seed(0)
+    config = TokenizerConfig(num_codes=16, code_dim=8, width=16, depth=1, num_quantizers=3)
+    tokenizer = MotionTokenizer(config, feature_dim=29)
+    features = torch.randn(2, 24, 29)
+    output = tokenizer(features)
+    assert output.reconstruction.shape == (2, 24, 29)
+    assert output.quantized.codes.shape == (2, 6, 3)
+    output.reconstruction.sum().backward()
+    assert tokenizer.encoder.net[0].weight.grad.abs().sum() > 0  # gradients pass the quantizer
+    tokenizer.eval()
+    codes = tokenizer.encode(features)
+    assert codes.shape == (2, 6, 3) and int(codes.max()) < 16
+    assert tokenizer.decode(codes[..., :1]).shape == (2, 24, 29)
+
+
+# --- pooling and conditions ---------------------------------------------------------------------
+
+
+def test_segment_and_frame_pool_average_only_valid_frames():
+    x = torch.arange(8, dtype=torch.float32).reshape(1, 8, 1).repeat(2, 1, 1)
+    lengths = torch.tensor([8, 4])
+    pooled = segment_pool(x, lengths, 2)[..., 0]
+    torch.testing.assert_close(pooled, torch.tensor([[1.5, 5.5], [0.5, 2.5]]))
+    framed, new_lengths = frame_pool(x, torch.tensor([8, 3]), 4)
+    torch.testing.assert_close(framed[..., 0], torch.tensor([[1.5, 5.5], [1.0, 0.0]]))
+    assert new_lengths.tolist() == [2, 1]
+
+
+@pytest.mark.parametrize("encoder,tokens", [("memory", 2), ("avgpool", 2), ("conv1d", 2), ("transformer_cls", 1)])
+def test_audio_encoders_ignore_padding_and_dropped_modalities(encoder, tokens):
+    torch.manual_seed(0)
+    config = ConditionConfig(**{**TINY_CONDITION.__dict__, "audio_encoder": encoder, "audio_pool": 1})
+    model = ConditionEncoder(config, AUDIO_DIM, TEXT_DIM).eval()
+    batch = condition_batch()
+    out = model(batch)
+    assert out.shape == (3, tokens + 1, 16)
+    # Garbage after each sequence's end changes nothing.
+    padded = ConditionBatch(torch.cat([batch.audio, 50 * torch.randn(3, 5, AUDIO_DIM)], 1), batch.audio_lengths,
+                            batch.text, batch.use_audio, batch.use_text)
+    torch.testing.assert_close(model(padded), out, atol=1e-4, rtol=0)
+    # A dropped modality is its null tokens, whatever the input was.
+    null = model(batch.restricted(audio=False, text=False))
+    torch.testing.assert_close(null[1], null[0])
+    torch.testing.assert_close(out[1, :tokens], null[1, :tokens])  # example 1 had no audio
+    torch.testing.assert_close(out[2, tokens:], null[2, tokens:])  # example 2 had no text
+    assert not torch.allclose(out[0], null[0])
+
+
+# --- masking, sampling, guidance ----------------------------------------------------------------
+
+
+def masked_transformer(num_codes=20, max_tokens=12, seed=0):
+    torch.manual_seed(seed)
+    return MaskedTransformer(MaskedTransformerConfig(**TINY_TRANSFORMER), TINY_CONDITION, num_codes, max_tokens,
+                             AUDIO_DIM, TEXT_DIM).eval()
+
+
+def test_corruption_masks_a_cosine_fraction_inside_each_length():
+    model = masked_transformer(max_tokens=64)
+    torch.manual_seed(1)
+    codes = torch.randint(0, 20, (400, 64))
+    lengths = torch.cat([torch.tensor([1, 2]), torch.randint(40, 65, (398,))])
+    inputs, targets = model.corrupt(codes, lengths)
+    valid = torch.arange(64)[None] < lengths[:, None]
+    assert not bool((targets & ~valid).any())
+    assert bool((targets.sum(1) >= 1).all())
+    assert bool((inputs[~valid] == model.pad_id).all())
+    # E[cos(u pi / 2)] = 2 / pi of each sequence is chosen (rounded up: at most 1/40 more here).
+    fraction = (targets.sum(1) / lengths).float()[2:].mean().item()
+    assert 2 / math.pi - 0.04 < fraction < 2 / math.pi + 0.06
+    chosen = inputs[targets]
+    share_masked = (chosen == model.mask_id).float().mean().item()
+    assert 0.7 < share_masked < 0.9
+    assert bool((inputs[valid & ~targets] == codes[valid & ~targets]).all())
+
+
+def test_cosine_schedule_endpoints():
+    torch.testing.assert_close(cosine_schedule(torch.tensor([0.0, 0.5, 1.0])), torch.tensor([1.0, math.sqrt(0.5), 0.0]), atol=1e-6, rtol=0)
+
+
+def test_top_k_and_greedy_sampling():
+    logits = torch.tensor([[0.0, 3.0, 1.0, 2.0]])
+    filtered = top_k_filter(logits, 2)
+    assert torch.isinf(filtered).tolist() == [[True, False, True, False]]
+    codes, probs = sample_codes(logits, temperature=0.0, top_k=2, generator=None)
+    assert codes.tolist() == [1]
+    assert probs.item() == pytest.approx(math.exp(3) / (math.exp(3) + math.exp(2)))
+    draws = sample_codes(logits.repeat(500, 1), 1.0, 2, torch.Generator().manual_seed(0))[0]
+    assert set(draws.tolist()) == {1, 3}
+
+
+def test_guidance_formulas():
+    uncond, audio, both = torch.tensor([1.0]), torch.tensor([2.0]), torch.tensor([4.0])
+    assert single_guidance(uncond, audio, 3.0).item() == 4 * 2 - 3 * 1
+    # nested: 1 + (1 + 2)(2 - 1) + (1 + 0.5)(4 - 2) = 7
+    assert combine_guidance(uncond, audio, both, 2.0, 0.5).item() == 7.0
+    # equal scales collapse to the single formula on the joint condition
+    assert combine_guidance(uncond, audio, both, 1.5, 1.5).item() == single_guidance(uncond, both, 1.5).item()
+
+
+def test_guided_condition_variants():
+    both = condition_batch(with_audio=(True,) * 3, with_text=(True,) * 3)
+    nested = GuidedCondition.build(both, 2.0, 0.5)
+    assert nested.variants == 3
+    assert nested.batch.use_audio.tolist() == [False] * 3 + [True] * 3 + [True] * 3
+    assert nested.batch.use_text.tolist() == [False] * 6 + [True] * 3
+    logits = torch.tensor([1.0] * 3 + [2.0] * 3 + [4.0] * 3)
+    assert nested.combine(logits).tolist() == [7.0] * 3
+    assert GuidedCondition.build(both, 1.0, 1.0).variants == 2
+    text_only = condition_batch(with_audio=(False,) * 3, with_text=(True,) * 3)
+    single = GuidedCondition.build(text_only, 9.0, 0.5)
+    assert single.variants == 2 and single.audio_scale == 0.5
+    none = GuidedCondition.build(text_only.restricted(False, False), 1.0, 1.0)
+    assert none.variants == 1
+
+
+class RecordingTransformer(MaskedTransformer):
+    """Records how many positions are still masked at each decoding iteration."""
+
+    def logits(self, codes, lengths, cond_tokens):
+        self.masked_counts.append((codes == self.mask_id).sum(1)[: len(codes) // self.variants].tolist())
+        return super().logits(codes, lengths, cond_tokens)
+
+
+def test_maskgit_decoding_follows_the_cosine_schedule_and_is_seeded():
+    torch.manual_seed(0)
+    model = RecordingTransformer(MaskedTransformerConfig(**TINY_TRANSFORMER), TINY_CONDITION, 20, 12, AUDIO_DIM, TEXT_DIM).eval()
+    cond = condition_batch()
+    lengths = torch.tensor([12, 7, 3])
+    model.masked_counts, model.variants = [], 3  # audio+text guidance with different scales: 3 variants
+    kwargs = dict(iterations=5, temperature=1.0, top_k=0, audio_scale=2.0, text_scale=1.0)
+    codes = model.generate(lengths, cond, generator=torch.Generator().manual_seed(7), **kwargs)
+    expected = [[math.floor(n * math.cos(math.pi / 2 * t / 5)) for n in (12, 7, 3)] for t in range(5)]
+    expected[0] = [12, 7, 3]
+    assert model.masked_counts == expected[: len(model.masked_counts)]
+    assert len(model.masked_counts) == 5
+    valid = torch.arange(12)[None] < lengths[:, None]
+    assert bool((codes[valid] < 20).all()) and bool((codes[~valid] == model.pad_id).all())
+    model.masked_counts = []
+    again = model.generate(lengths, cond, generator=torch.Generator().manual_seed(7), **kwargs)
+    assert torch.equal(codes, again)
+    other = model.generate(lengths, cond, generator=torch.Generator().manual_seed(8), **kwargs)
+    assert not torch.equal(codes, other)
+
+
+def test_residual_transformer_sums_lower_layers_and_keeps_the_base_layer():
+    torch.manual_seed(0)
+    model = ResidualTransformer(ResidualTransformerConfig(**TINY_TRANSFORMER), TINY_CONDITION, 20, 4, 12, AUDIO_DIM, TEXT_DIM).eval()
+    codes = torch.randint(0, 20, (2, 5, 4))
+    summed = model.embed_lower_layers(codes, torch.tensor([1, 3]))
+    torch.testing.assert_close(summed[0], model.code_embeddings[0][codes[0, :, 0]])
+    torch.testing.assert_close(summed[1], sum(model.code_embeddings[j][codes[1, :, j]] for j in range(3)))
+    loss, accuracy = model.train()(codes, torch.tensor([5, 3]), _two(condition_batch()))
+    assert torch.isfinite(loss) and 0 <= accuracy.item() <= 1
+    base = torch.randint(0, 20, (3, 6))
+    lengths = torch.tensor([6, 2, 4])
+    out = model.eval().generate(base, lengths, condition_batch(), temperature=1.0, top_k=5, scale=2.0,
+                                generator=torch.Generator().manual_seed(0))
+    assert out.shape == (3, 6, 4)
+    valid = torch.arange(6)[None] < lengths[:, None]
+    assert torch.equal(out[..., 0][valid], base[valid])
+    assert bool((out[~valid] == 0).all())
+
+
+def _two(batch: ConditionBatch) -> ConditionBatch:
+    return ConditionBatch(batch.audio[:2], batch.audio_lengths[:2], batch.text[:2], batch.use_audio[:2], batch.use_text[:2])
+
+
+@pytest.mark.slow
+def test_lean_minilm_matches_sentence_transformers():
+    from sentence_transformers import SentenceTransformer
+
+    from saymotion.models.minilm import SentenceEncoder, model_folder
+
+    texts = ["wave your left hand", "Could you, uh, take a bow over roughly 4 seconds, with lots of energy?", "x"]
+    expected = SentenceTransformer(str(model_folder()), device="cpu").encode(texts, normalize_embeddings=True)
+    actual = SentenceEncoder().encode(texts, batch_size=2)
+    assert actual.shape == (3, 384) and actual.dtype == np.float32
+    np.testing.assert_allclose(actual, expected, atol=1e-5)

@@ -1,0 +1,374 @@
+"""Configs, checkpoints and training end to end through the CLI, on a tiny synthetic prepared
+dataset (real kinematics: a skeleton with Bandai's joints waving either hand or walking)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from scipy.spatial.transform import Rotation
+
+from saymotion import fileio
+from saymotion.bvh import SkeletalMotion
+from saymotion.checkpoint import Checkpoint, ModelDims, build_model, load_checkpoint, save_checkpoint
+from saymotion.cli import main as cli_main
+from saymotion.config import ConfigError, ExperimentConfig, config_from_dict, config_to_dict, load_config
+from saymotion.errors import CheckpointError
+from saymotion.representation import motion_to_features
+from saymotion.settings import REPO_DIR
+from saymotion.skeleton import BANDAI_JOINT_NAMES, BANDAI_PARENTS, TARGET_FPS, Skeleton
+
+CONFIGS = REPO_DIR / "configs"
+TINY = CONFIGS / "tiny.toml"
+TEXT_ONLY = "condition.modalities=['text']"
+
+# --- a tiny prepared dataset --------------------------------------------------------------------
+
+LEFT_SIDE_OFFSETS = {
+    "Hips": (0, 0, 0), "Spine": (0, 0.1, 0), "Chest": (0, 0.15, 0), "Neck": (0, 0.2, 0), "Head": (0, 0.1, 0),
+    "Shoulder_L": (0.05, 0.15, 0), "UpperArm_L": (0.12, 0, 0), "LowerArm_L": (0.28, 0, 0), "Hand_L": (0.25, 0, 0),
+    "UpperLeg_L": (0.1, -0.05, 0), "LowerLeg_L": (0, -0.42, 0), "Foot_L": (0, -0.4, 0), "Toes_L": (0, -0.05, 0.12),
+}  # fmt: skip
+ACTIONS = {"wave-left-hand": "waves the left hand", "wave-right-hand": "waves the right hand", "walk": "walks forward"}
+STYLES = {"normal": 1.0, "elderly": 0.5}
+
+
+def synthetic_skeleton() -> Skeleton:
+    offsets = []
+    for name in BANDAI_JOINT_NAMES:
+        if name.endswith("_R"):
+            x, y, z = LEFT_SIDE_OFFSETS[name[:-2] + "_L"]
+            offsets.append((-x, y, z))
+        else:
+            offsets.append(LEFT_SIDE_OFFSETS[name])
+    return Skeleton.build(BANDAI_JOINT_NAMES, BANDAI_PARENTS, np.array(offsets, dtype=float))
+
+
+def synthetic_features(skeleton: Skeleton, action: str, energy: float, frames: int, rng: np.random.Generator) -> np.ndarray:
+    seconds = np.arange(frames) / TARGET_FPS
+    phase = rng.uniform(0, 2 * np.pi)
+    rotvecs = 0.03 * rng.standard_normal((frames, len(BANDAI_JOINT_NAMES), 3)).cumsum(0) / np.sqrt(frames)
+    root = np.stack([np.zeros(frames), np.full(frames, 0.95), np.zeros(frames)], 1)
+    if action.startswith("wave"):
+        arm = BANDAI_JOINT_NAMES.index("UpperArm_L" if "left" in action else "UpperArm_R")
+        rotvecs[:, arm, 2] += (1 if "left" in action else -1) * energy * (1.2 + 0.6 * np.sin(2 * np.pi * 1.5 * seconds + phase))
+    else:
+        for side, sign in (("L", 1), ("R", -1)):
+            rotvecs[:, BANDAI_JOINT_NAMES.index(f"UpperLeg_{side}"), 0] += sign * 0.4 * energy * np.sin(2 * np.pi * seconds + phase)
+        root[:, 2] = 1.2 * energy * seconds
+    quats = Rotation.from_rotvec(rotvecs.reshape(-1, 3)).as_quat().reshape(frames, -1, 4)
+    return motion_to_features(SkeletalMotion(skeleton, quats, root, float(TARGET_FPS)))
+
+
+def make_prepared_dataset(root: Path, takes: int = 4, seed: int = 0) -> Path:
+    """The documented prepared layout: takes 0..takes-3 train, then one val and one test take per pair."""
+    rng = np.random.default_rng(seed)
+    skeleton = synthetic_skeleton()
+    clips, descriptions, splits = [], [], {"train": [], "val": [], "test": [], "test_novel": []}
+    features = {}
+    for action, phrase in ACTIONS.items():
+        for style, energy in STYLES.items():
+            for take in range(takes):
+                clip = f"dataset-2_{action}_{style}_{take:03d}"
+                frames = int(rng.integers(36, 72))
+                features[clip] = synthetic_features(skeleton, action, energy, frames, rng)
+                fileio.save_npz(root / "motions" / f"{clip}.npz", features=features[clip],
+                                joints=np.zeros((frames, 21, 3), np.float32), offsets=skeleton.offsets)
+                split = "train" if take < takes - 2 else ("val" if take == takes - 2 else "test")
+                splits[split].append(clip)
+                clips.append({"id": clip, "dataset": "dataset-2", "action": action, "style": style, "source": f"{clip}.bvh",
+                              "frames": frames, "seconds": frames / TARGET_FPS, "details": {}})
+                for kind, text in (("original", f"a person {phrase}"), ("oral", f"{phrase} like an {style} person")):
+                    descriptions.append({"id": f"{clip}:{kind}", "clip": clip, "kind": kind, "text": text,
+                                         "template": None, "split": split})
+    train = np.concatenate([features[c] for c in splits["train"]])
+    fileio.save_npy(root / "mean.npy", train.mean(0).astype(np.float32))
+    fileio.save_npy(root / "std.npy", np.maximum(train.std(0), 1e-3).astype(np.float32))
+    fileio.write_json(root / "skeleton.json", skeleton.to_dict())
+    fileio.write_jsonl(root / "clips.jsonl", clips)
+    fileio.write_jsonl(root / "descriptions.jsonl", descriptions)
+    for name, ids in splits.items():
+        (root / "splits").mkdir(parents=True, exist_ok=True)
+        (root / "splits" / f"{name}.txt").write_text("".join(f"{c}\n" for c in ids))
+    fileio.write_json(root / "stats.json", {"clips": len(clips), "fps": TARGET_FPS, "novel_pairs": []})
+    return root
+
+
+SPEECH_DIM = 8
+
+
+def make_speech_corpus(root: Path, prepared: Path, per_description: int = 1, seed: int = 0) -> Path:
+    """The documented speech layout (manifest + sharded fp16 features + index) with stand-in
+    encoder features: noise plus a direction that depends on the spoken action."""
+    rng = np.random.default_rng(seed)
+    actions = sorted(ACTIONS)
+    rows, frames, locations, start = [], [], {}, 0
+    for number, description in enumerate(fileio.read_jsonl(prepared / "descriptions.jsonl")):
+        action = next(a for a in actions if ACTIONS[a] in description["text"])
+        for take in range(per_description):
+            utterance = f"u{number:05d}-{take}"
+            count = int(rng.integers(10, 40))
+            features = rng.standard_normal((count, SPEECH_DIM))
+            features[:, actions.index(action)] += 3.0
+            frames.append(features.astype(np.float16))
+            locations[utterance] = [0, start, count]
+            start += count
+            rows.append({"id": utterance, "path": f"audio/{utterance}.wav", "clips": [description["clip"]],
+                         "text": description["text"], "kind": description["kind"], "split": description["split"],
+                         "engine": "test", "voice": "test", "augment": None, "duration": count / 50,
+                         "sample_rate": 16000, "sha256": "0" * 64})
+    fileio.write_jsonl(root / "manifest.jsonl", rows)
+    folder = root / "features" / "whisper-base"
+    fileio.save_npy(folder / "shard-00000.npy", np.concatenate(frames))
+    fileio.write_json(folder / "index.json", {"encoder": "whisper-base", "dim": SPEECH_DIM, "frame_rate": 50.0,
+                                              "weights_sha256": "0" * 64, "dtype": "float16",
+                                              "shards": ["shard-00000.npy"], "utterances": locations})
+    return root
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_prepared_dataset(tmp_path_factory.mktemp("prepared"))
+
+
+@pytest.fixture(scope="module")
+def speech(prepared: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_speech_corpus(tmp_path_factory.mktemp("speech"), prepared)
+
+
+def train_cli(*args: str) -> int:
+    return cli_main(["train", *args, "--config", str(TINY), "--device", "cpu", "--threads", "1", "--no-progress"])
+
+
+# --- configs ------------------------------------------------------------------------------------
+
+
+def test_default_config_file_matches_the_dataclass_defaults():
+    assert config_to_dict(load_config(CONFIGS / "default.toml")) == config_to_dict(ExperimentConfig())
+
+
+def test_config_files_compose_and_overrides_win(tmp_path: Path):
+    tiny = load_config(TINY)
+    assert tiny.generator.dim == 32 and tiny.sample.guidance_audio == ExperimentConfig().sample.guidance_audio
+    child = tmp_path / "child.toml"
+    child.write_text(f'extends = "{TINY}"\n[generator]\nlayers = 3\n[data]\nprepared_dir = "data/here"\n')
+    config = load_config(child, ["generator.layers=2", "condition.modalities=['audio']", "train.length.lr=1"])
+    assert config.generator.layers == 2 and config.generator.dim == 32
+    assert config.condition.modalities == ["audio"]
+    assert config.train.length.lr == 1.0 and isinstance(config.train.length.lr, float)
+    assert config.data.prepared_dir == str(tmp_path / "data" / "here")  # relative to the file, not the cwd
+    assert config_from_dict(config_to_dict(config)) == config
+
+
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        ("generator.depth=3", "unknown key generator.depth"),
+        ("generator.layers='four'", "generator.layers must be int"),
+        ("condition.modalities=['smell']", "condition.modalities"),
+        ("generator.dim=33", "divisible"),
+        ("data.max_frames=50", "multiple"),
+    ],
+)
+def test_bad_config_values_are_one_line_errors(override: str, message: str):
+    with pytest.raises(ConfigError, match=message):
+        load_config(TINY, [override])
+
+
+# --- checkpoints --------------------------------------------------------------------------------
+
+
+def tiny_checkpoint(kind: str, seed: int = 0) -> Checkpoint:
+    torch.manual_seed(seed)
+    config = load_config(TINY)
+    dims = ModelDims(feature_dim=257, audio_dim=12)
+    skeleton = synthetic_skeleton()
+    rng = np.random.default_rng(seed)
+    return Checkpoint(kind, config, dims, build_model(kind, config, dims).eval(), rng.standard_normal(257).astype(np.float32),
+                      rng.uniform(0.5, 2, 257).astype(np.float32), skeleton, step=7, metrics={"val_loss": 1.5})
+
+
+def test_checkpoint_round_trip_rebuilds_identical_models(tmp_path: Path):
+    from saymotion.models.conditioning import ConditionBatch
+
+    tokenizer = tiny_checkpoint("tokenizer")
+    tokenizer.model.train()(torch.randn(4, 16, 257))  # initialise the codebooks
+    tokenizer.model.eval()
+    generator = tiny_checkpoint("generator")
+    for checkpoint in (tokenizer, generator):
+        save_checkpoint(tmp_path / f"{checkpoint.kind}.pt", checkpoint)
+    loaded_tokenizer = load_checkpoint(tmp_path / "tokenizer.pt", "tokenizer")
+    loaded_generator = load_checkpoint(tmp_path / "generator.pt", "generator")
+    features = torch.randn(2, 16, 257)
+    torch.testing.assert_close(loaded_tokenizer.model.decode(loaded_tokenizer.model.encode(features)),
+                               tokenizer.model.decode(tokenizer.model.encode(features)), rtol=0, atol=0)
+    cond = ConditionBatch.from_arrays([np.ones((5, 12), np.float32), None], [None, np.ones(384, np.float32)], 12)
+    codes, lengths = torch.randint(0, 32, (2, 6)), torch.tensor([6, 4])
+    with torch.no_grad():
+        expected = generator.model.logits(codes, lengths, generator.model.encode_condition(cond))
+        actual = loaded_generator.model.logits(codes, lengths, loaded_generator.model.encode_condition(cond))
+    torch.testing.assert_close(actual, expected, rtol=0, atol=0)
+    assert loaded_generator.config == generator.config and loaded_generator.step == 7
+    np.testing.assert_array_equal(loaded_tokenizer.std, tokenizer.std)
+    assert loaded_tokenizer.skeleton == tokenizer.skeleton and loaded_tokenizer.id == tokenizer.id
+    # fp16 export: half the size, nearly the same outputs
+    save_checkpoint(tmp_path / "half.pt", generator, half=True)
+    half = load_checkpoint(tmp_path / "half.pt")
+    assert (tmp_path / "half.pt").stat().st_size < 0.6 * (tmp_path / "generator.pt").stat().st_size
+    with torch.no_grad():
+        approx = half.model.logits(codes, lengths, half.model.encode_condition(cond))
+    torch.testing.assert_close(approx, expected, rtol=0, atol=2e-2)
+
+
+def test_checkpoint_errors_are_checkpoint_errors(tmp_path: Path):
+    save_checkpoint(tmp_path / "length.pt", tiny_checkpoint("length"))
+    with pytest.raises(CheckpointError, match="holds a length model, expected a generator"):
+        load_checkpoint(tmp_path / "length.pt", "generator")
+    with pytest.raises(CheckpointError, match="not found"):
+        load_checkpoint(tmp_path / "missing.pt")
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes((tmp_path / "length.pt").read_bytes()[:1000])
+    with pytest.raises(CheckpointError, match="cannot read"):
+        load_checkpoint(truncated)
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "foreign.pt")
+    with pytest.raises(CheckpointError, match="not a saymotion checkpoint"):
+        load_checkpoint(tmp_path / "foreign.pt")
+
+
+def test_stored_config_is_forced_back_on_load(tmp_path: Path):
+    checkpoint = tiny_checkpoint("residual")
+    save_checkpoint(tmp_path / "residual.pt", checkpoint)
+    loaded = load_checkpoint(tmp_path / "residual.pt")
+    # The model is rebuilt with the tiny widths it was trained with, not today's defaults.
+    assert loaded.config.residual.dim == 32 != ExperimentConfig().residual.dim
+    assert sum(p.numel() for p in loaded.model.parameters()) == sum(p.numel() for p in checkpoint.model.parameters())
+
+
+# --- training through the CLI -------------------------------------------------------------------
+
+
+def state_of(path: Path) -> dict[str, torch.Tensor]:
+    return load_checkpoint(path).model.state_dict()
+
+
+def assert_same_weights(a: Path, b: Path) -> None:
+    first, second = state_of(a), state_of(b)
+    assert first.keys() == second.keys()
+    for name in first:
+        assert torch.equal(first[name], second[name]), name
+
+
+@pytest.fixture(scope="module")
+def run(prepared: Path, speech: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """All four stages of the tiny config, conditioned on speech and text."""
+    out = tmp_path_factory.mktemp("run")
+    assert train_cli("all", "--data", str(prepared), "--speech", str(speech), "--out", str(out)) == 0
+    return out
+
+
+def data_args(prepared: Path, speech: Path) -> list[str]:
+    return ["--data", str(prepared), "--speech", str(speech)]
+
+
+def test_train_all_writes_models_logs_and_metrics(run: Path):
+    for kind in ("tokenizer", "generator", "residual", "length"):
+        assert (run / kind / "model.pt").is_file()
+        rows = (run / kind / "train.csv").read_text().splitlines()
+        assert [row.split(",")[0] for row in rows] == ["step", "1", "2", "3", "4"]
+    tokenizer = load_checkpoint(run / "tokenizer" / "model.pt", "tokenizer")
+    assert tokenizer.training_state is None and tokenizer.step == 4
+    assert 0 < tokenizer.metrics["test_mpjpe_mm"] < tokenizer.metrics["test_global_mpjpe_mm"] < 5000
+    generator = load_checkpoint(run / "generator" / "model.pt", "generator")
+    assert generator.requires == {"tokenizer": tokenizer.id}
+    assert generator.dims.audio_dim == SPEECH_DIM and generator.config.condition.modalities == ["audio", "text"]
+    np.testing.assert_array_equal(generator.mean, tokenizer.mean)
+
+
+def test_finished_stages_are_skipped(run: Path, prepared: Path, speech: Path):
+    before = {kind: load_checkpoint(run / kind / "model.pt").id for kind in ("tokenizer", "length")}
+    assert train_cli("all", "--out", str(run), *data_args(prepared, speech)) == 0
+    after = {kind: load_checkpoint(run / kind / "model.pt").id for kind in ("tokenizer", "length")}
+    assert before == after
+
+
+def test_exported_model_generates_from_audio_text_or_both(run: Path, tmp_path: Path):
+    from saymotion.errors import SaymotionError
+    from saymotion.generate import MotionGenerator
+
+    assert cli_main(["train", "export", "--run", str(run), "--out", str(tmp_path / "model"), "--half"]) == 0
+    generator = MotionGenerator.load(tmp_path / "model")
+    audio = np.random.default_rng(0).standard_normal((20, SPEECH_DIM)).astype(np.float32)
+    for condition in ({"audio_features": audio}, {"text": "like an elderly person"}, {"audio_features": audio, "text": "slowly"}):
+        motion = generator.generate(**condition, seconds=2.0, num_samples=2, seed=3)
+        assert [j.shape for j in motion.joints] == [(40, 21, 3), (40, 21, 3)]
+        assert all(np.isfinite(j).all() for j in motion.joints)
+    again = generator.generate(audio_features=audio, text="slowly", seconds=2.0, num_samples=2, seed=3)
+    np.testing.assert_array_equal(again.joints[1], motion.joints[1])
+    predicted = generator.generate(audio_features=audio, seed=0)
+    assert 1 <= predicted.token_counts[0] <= 12 and len(predicted.joints[0]) == 4 * predicted.token_counts[0]
+    with pytest.raises(SaymotionError, match=f"speech features must be \\(frames, {SPEECH_DIM}\\)"):
+        generator.generate(audio_features=np.zeros((10, 512), np.float32))
+    with pytest.raises(SaymotionError, match="--seconds"):
+        generator.generate(text="walk", seconds=60.0)
+    with pytest.raises(SaymotionError, match="spoken instruction, a text, or both"):
+        generator.generate()
+
+
+def test_resumed_training_matches_an_uninterrupted_run(prepared: Path, speech: Path, tmp_path: Path, run: Path):
+    common = [*data_args(prepared, speech), "--tokenizer", str(run / "tokenizer" / "model.pt")]
+    for stage in ("tokenizer", "generator"):
+        straight, interrupted = tmp_path / f"{stage}-straight", tmp_path / f"{stage}-interrupted"
+        assert train_cli(stage, "--out", str(straight), *common) == 0
+        assert train_cli(stage, "--out", str(interrupted), "--stop-at", "2", *common) == 0
+        assert load_checkpoint(interrupted / stage / "last.pt").step == 2
+        assert not (interrupted / stage / "model.pt").exists()
+        assert train_cli(stage, "--out", str(interrupted), *common) == 0
+        assert_same_weights(straight / stage / "model.pt", interrupted / stage / "model.pt")
+        rows = (interrupted / stage / "train.csv").read_text().splitlines()
+        assert [row.split(",")[0] for row in rows] == ["step", "1", "2", "3", "4"]
+
+
+def test_resume_with_a_different_model_config_is_refused(prepared: Path, tmp_path: Path, capsys):
+    common = ["--data", str(prepared), "--out", str(tmp_path)]
+    assert train_cli("tokenizer", "--stop-at", "2", *common) == 0
+    capsys.readouterr()
+    assert train_cli("tokenizer", "--set", "tokenizer.width=48", *common) == 2
+    assert "different config (tokenizer.width)" in capsys.readouterr().err
+
+
+def test_text_only_model_needs_no_speech_corpus(prepared: Path, run: Path, tmp_path: Path):
+    from saymotion.errors import SaymotionError
+    from saymotion.generate import MotionGenerator
+
+    args = ["--data", str(prepared), "--out", str(tmp_path), "--set", TEXT_ONLY, "--tokenizer", str(run / "tokenizer" / "model.pt")]
+    for stage in ("generator", "residual", "length"):
+        assert train_cli(stage, *args) == 0
+    (tmp_path / "tokenizer").symlink_to(run / "tokenizer")
+    generator = MotionGenerator.load(tmp_path)
+    assert generator.generate(text="a person walks forward", seconds=1.0).joints[0].shape == (20, 21, 3)
+    with pytest.raises(SaymotionError, match="trained on text only"):
+        generator.generate(audio_features=np.zeros((10, SPEECH_DIM), np.float32))
+
+
+@pytest.mark.slow
+def test_ddp_two_cpu_processes_keep_replicas_identical(prepared: Path, speech: Path, run: Path, tmp_path: Path):
+    """torchrun, 2 gloo processes: the tokenizer (EMA codebooks synchronised by hand) and the
+    generator (DDP gradients) end with the same weights on both ranks."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    for stage in ("tokenizer", "generator"):
+        command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                   "-m", "saymotion", "train", stage, "--config", str(TINY), *data_args(prepared, speech),
+                   "--out", str(tmp_path), "--tokenizer", str(run / "tokenizer" / "model.pt"),
+                   "--device", "cpu", "--threads", "1", "--no-progress"]
+        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr[-2000:]
+        digests = dict(re.findall(r"finished 4 steps on rank (\d); weights digest ([0-9a-f]{16})", result.stdout))
+        assert sorted(digests) == ["0", "1"], result.stdout
+        assert digests["0"] == digests["1"]
+    assert (tmp_path / "generator" / "model.pt").is_file()
