@@ -302,4 +302,4 @@ def prepared_dir(config: ExperimentConfig) -> Path:
 
 
 def speech_dir(config: ExperimentConfig) -> Path:
-    return Path(config.data.speech_dir) if config.data.speech_dir else settings.cache_dir() / "speech"
+    return Path(config.data.speech_dir) if config.data.speech_dir else settings.default_speech_dir()

@@ -20,7 +20,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from saymotion.errors import SaymotionError
 from saymotion.fileio import atomic_path
-from saymotion.skeleton import split_side
+from saymotion.skeleton import side_of
 
 CameraMode = Literal["auto", "fixed", "follow"]
 VIDEO_SUFFIXES = (".mp4", ".gif")
@@ -52,12 +52,8 @@ CAPTION_LINES = 2
 
 def joint_sides(joint_names: Sequence[str]) -> np.ndarray:
     """Side of each joint from its name (`Hand_L`, `LeftHand`, `l_hand`, ...): LEFT, CENTRE or RIGHT."""
-    sides = np.full(len(joint_names), CENTRE, dtype=np.int8)
-    for index, name in enumerate(joint_names):
-        parts = split_side(name)
-        if parts is not None:
-            sides[index] = LEFT if parts[1].lower() in ("l", "left") else RIGHT
-    return sides
+    codes = {"left": LEFT, "right": RIGHT, None: CENTRE}
+    return np.array([codes[side_of(name)] for name in joint_names], dtype=np.int8)
 
 
 @dataclass(frozen=True)

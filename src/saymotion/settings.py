@@ -30,3 +30,7 @@ def cache_dir() -> Path:
 
 def default_prepared_dir() -> Path:
     return cache_dir() / "bandai"
+
+
+def default_speech_dir() -> Path:
+    return cache_dir() / "speech"

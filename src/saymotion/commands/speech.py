@@ -11,10 +11,6 @@ from saymotion import settings
 WORKERS_HELP = "worker processes (default: all cores, %(default)s)"
 
 
-def default_speech_dir() -> Path:
-    return settings.cache_dir() / "speech"
-
-
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "speech", help="synthesize the spoken-instruction corpus and its features", description=__doc__
@@ -36,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="prepared dataset folder holding descriptions.jsonl (default: %(default)s)",
     )
     synthesize.add_argument(
-        "--out", type=Path, default=default_speech_dir(), help="corpus folder SDIR (default: %(default)s)"
+        "--out", type=Path, default=settings.default_speech_dir(), help="corpus folder SDIR (default: %(default)s)"
     )
     synthesize.add_argument(
         "--limit",
@@ -55,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "frame features under SDIR/features/<encoder>/ with an index. Finished shards are kept on re-runs.",
     )
     features.add_argument(
-        "--speech", type=Path, default=default_speech_dir(), help="corpus folder SDIR (default: %(default)s)"
+        "--speech", type=Path, default=settings.default_speech_dir(), help="corpus folder SDIR (default: %(default)s)"
     )
     features.add_argument(
         "--encoder",
