@@ -47,3 +47,21 @@ def bandai_clips(bandai_archive: Path, tmp_path_factory: pytest.TempPathFactory)
                     break
     assert not wanted, f"clips missing from the archive: {sorted(wanted)}"
     return {clip: out / f"{clip}.bvh" for clip in SAMPLE_CLIPS}
+
+
+@pytest.fixture(scope="session")
+def tiny_speech_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An exported tiny model conditioned on 512-d whisper-base frames and text, trained for a few
+    steps on the synthetic dataset: real audio files go through the whole generation path."""
+    from synthetic import make_prepared_dataset, make_speech_corpus
+
+    from saymotion.cli import main as cli_main
+    from saymotion.settings import REPO_DIR
+
+    root = tmp_path_factory.mktemp("tiny_speech_model")
+    prepared = make_prepared_dataset(root / "prepared")
+    speech = make_speech_corpus(root / "speech", prepared, dim=512)
+    common = ["--config", str(REPO_DIR / "configs" / "tiny.toml"), "--device", "cpu", "--threads", "1", "--no-progress"]
+    assert cli_main(["train", "all", "--data", str(prepared), "--speech", str(speech), "--out", str(root / "run"), *common]) == 0
+    assert cli_main(["train", "export", "--run", str(root / "run"), "--out", str(root / "model"), "--half"]) == 0
+    return root / "model"

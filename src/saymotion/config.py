@@ -111,7 +111,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     grad_clip: float = 1.0
     log_every: int = 50
-    checkpoint_every: int = 1000
+    checkpoint_every: int = 500
     eval_every: int = 1000
     eval_batches: int = 4
 
@@ -119,9 +119,9 @@ class TrainConfig:
 @dataclass
 class TrainPlan:
     tokenizer: TrainConfig = field(default_factory=TrainConfig)
-    generator: TrainConfig = field(default_factory=TrainConfig)
-    residual: TrainConfig = field(default_factory=lambda: TrainConfig(steps=3000))
-    length: TrainConfig = field(default_factory=lambda: TrainConfig(steps=1500, lr=1e-3, warmup_steps=100))
+    generator: TrainConfig = field(default_factory=lambda: TrainConfig(steps=2500, warmup_steps=300))
+    residual: TrainConfig = field(default_factory=lambda: TrainConfig(steps=1200, warmup_steps=200))
+    length: TrainConfig = field(default_factory=lambda: TrainConfig(steps=600, lr=1e-3, warmup_steps=50))
 
 
 @dataclass

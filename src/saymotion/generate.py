@@ -7,7 +7,8 @@ features -> joints.
 
 `audio_features` are the frames of the speech encoder the model was trained on
 (`generator.encode_speech(waveform_16k)` computes them); text is embedded here with the frozen
-MiniLM encoder.
+MiniLM encoder. `generator.generate_steps([(feats_1, None), (feats_2, None)])` makes one continuous
+motion of several instructions in order (saymotion.multistep).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -24,8 +26,11 @@ from saymotion.config import AUDIO, TEXT, ExperimentConfig, SampleConfig, downsa
 from saymotion.errors import CheckpointError, SaymotionError
 from saymotion.models.conditioning import ConditionBatch
 from saymotion.models.minilm import SentenceEncoder
+from saymotion.multistep import StitchedCodes, masked_sampling, residual_sampling, step_seconds, stitch_steps
 from saymotion.representation import features_to_joints
 from saymotion.skeleton import TARGET_FPS, Skeleton
+
+WHISPER_FRAME_RATE = 50.0
 
 
 @dataclass
@@ -35,6 +40,13 @@ class GeneratedMotion:
     skeleton: Skeleton
     fps: float = TARGET_FPS
     token_counts: list[int] = field(default_factory=list)
+
+
+@dataclass
+class GeneratedSteps:
+    motion: GeneratedMotion  # one sample: the whole continuous motion
+    codes: StitchedCodes
+    frame_ranges: list[tuple[int, int]]  # [start, end) frames of each step
 
 
 def model_files(model_dir: Path) -> dict[str, Path]:
@@ -77,6 +89,11 @@ class MotionGenerator:
         return self.config.data.speech_encoder
 
     @property
+    def max_audio_seconds(self) -> float:
+        """The longest instruction the condition takes (data.max_audio_frames of Whisper's 50 Hz frames)."""
+        return self.config.data.max_audio_frames / WHISPER_FRAME_RATE
+
+    @property
     def max_seconds(self) -> float:
         return self.config.data.max_frames / TARGET_FPS
 
@@ -108,43 +125,80 @@ class MotionGenerator:
         cond = self._condition(audio_features, text, num_samples).to(self.device)
         generator = torch.Generator(self.device).manual_seed(seed)
         lengths = self._token_counts(cond, seconds, num_samples, generator)
-        base = self.checkpoints["generator"].model.generate(
-            lengths, cond, iterations=sample.iterations, temperature=sample.temperature, top_k=sample.top_k,
-            audio_scale=sample.guidance_audio, text_scale=sample.guidance_text, generator=generator,
-        )
+        base = self.checkpoints["generator"].model.generate(lengths, cond, **masked_sampling(sample), generator=generator)
         codes = self.checkpoints["residual"].model.generate(
-            base, lengths, cond, temperature=sample.residual_temperature, top_k=sample.top_k,
-            scale=sample.guidance_residual, generator=generator,
+            base, lengths, cond, **residual_sampling(sample), generator=generator
         )
         return self._decode(codes, lengths)
 
+    @torch.inference_mode()
+    def generate_steps(
+        self,
+        steps: Sequence[tuple[np.ndarray | None, str | None]],
+        *,
+        seconds: float | Sequence[float] | None = None,
+        seed: int = 0,
+        sample: SampleConfig | None = None,
+    ) -> GeneratedSteps:
+        """One continuous motion for several instructions in order, each (speech features, text) with
+        either part None; `seconds` is one length for every step or one per step (default: predicted).
+        The seams are inpainted in code space (saymotion.multistep)."""
+        if not steps:
+            raise SaymotionError("give at least one instruction")
+        sample = sample or self.config.sample
+        lengths = step_seconds(seconds, len(steps))
+        cond = self._condition_rows(steps).to(self.device)
+        generator = torch.Generator(self.device).manual_seed(seed)
+        if lengths is None:
+            counts = self.checkpoints["length"].model.predict(cond, generator)
+        else:
+            counts = torch.tensor([self._tokens_for_seconds(value) for value in lengths], device=self.device)
+        stitched = stitch_steps(self.checkpoints["generator"].model, self.checkpoints["residual"].model, cond, counts,
+                                sample, max_tokens(self.config), generator)
+        factor = downsampling_factor(self.config)
+        frames = [(start * factor, end * factor) for start, end in stitched.token_ranges()]
+        return GeneratedSteps(self.decode_sequence(stitched.codes), stitched, frames)
+
+    def decode_sequence(self, codes: torch.Tensor) -> GeneratedMotion:
+        """The motion of one code sequence (N, Q) of any length."""
+        return self._decode(codes[None], torch.tensor([len(codes)]))
+
     def _condition(self, audio: np.ndarray | None, text: str | None, count: int) -> ConditionBatch:
-        if audio is None and not text:
-            raise SaymotionError("give a spoken instruction, a text, or both")
         if count < 1:
             raise SaymotionError("the number of samples must be at least 1")
+        return self._condition_rows([(audio, text)] * count)
+
+    def _condition_rows(self, rows: Sequence[tuple[np.ndarray | None, str | None]]) -> ConditionBatch:
+        """A batch with one (speech features, text) condition per row; each distinct text is embedded once."""
+        if any(audio is None and not text for audio, text in rows):
+            raise SaymotionError("give a spoken instruction, a text, or both")
+        texts = {text for _, text in rows if text}
+        if texts and TEXT not in self.modalities:
+            raise SaymotionError("this model was trained on speech only; it cannot take a text")
+        embeddings = {text: self.embed_text(text) for text in texts}
+        audio = [None if features is None else self._checked_speech(features) for features, _ in rows]
         audio_dim = self.checkpoints["generator"].dims.audio_dim
-        if audio is not None:
-            if AUDIO not in self.modalities:
-                raise SaymotionError("this model was trained on text only; it cannot take a spoken instruction")
-            if audio.ndim != 2 or audio.shape[1] != audio_dim or len(audio) == 0:
-                raise SaymotionError(f"speech features must be (frames, {audio_dim}) from {self.speech_encoder}, got {audio.shape}")
-            audio = np.asarray(audio[: self.config.data.max_audio_frames], np.float32)
-        embedding = None
-        if text:
-            if TEXT not in self.modalities:
-                raise SaymotionError("this model was trained on speech only; it cannot take a text")
-            embedding = self.embed_text(text)
-        return ConditionBatch.from_arrays([audio] * count, [embedding] * count, audio_dim)
+        return ConditionBatch.from_arrays(audio, [embeddings.get(text) for _, text in rows], audio_dim)
+
+    def _checked_speech(self, audio: np.ndarray) -> np.ndarray:
+        audio_dim = self.checkpoints["generator"].dims.audio_dim
+        if AUDIO not in self.modalities:
+            raise SaymotionError("this model was trained on text only; it cannot take a spoken instruction")
+        if audio.ndim != 2 or audio.shape[1] != audio_dim or len(audio) == 0:
+            raise SaymotionError(f"speech features must be (frames, {audio_dim}) from {self.speech_encoder}, got {audio.shape}")
+        return np.asarray(audio[: self.config.data.max_audio_frames], np.float32)
 
     def _token_counts(self, cond: ConditionBatch, seconds: float | None, count: int, generator: torch.Generator) -> torch.Tensor:
-        factor, limit = downsampling_factor(self.config), max_tokens(self.config)
         if seconds is None:
             return self.checkpoints["length"].model.predict(cond, generator)
+        return torch.full((count,), self._tokens_for_seconds(seconds), device=self.device)
+
+    def _tokens_for_seconds(self, seconds: float) -> int:
+        factor, limit = downsampling_factor(self.config), max_tokens(self.config)
         tokens = round(seconds * TARGET_FPS / factor)
         if not 1 <= tokens <= limit:
             raise SaymotionError(f"--seconds must be between {factor / TARGET_FPS:g} and {self.max_seconds:g}, got {seconds:g}")
-        return torch.full((count,), tokens, device=self.device)
+        return tokens
 
     def _decode(self, codes: torch.Tensor, lengths: torch.Tensor) -> GeneratedMotion:
         tokenizer = self.checkpoints["tokenizer"]

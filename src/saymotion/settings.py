@@ -34,3 +34,9 @@ def default_prepared_dir() -> Path:
 
 def default_speech_dir() -> Path:
     return cache_dir() / "speech"
+
+
+def default_model_dir() -> Path:
+    """The model `generate` uses: $SAYMOTION_MODEL, else the one shipped inside the package."""
+    override = os.environ.get("SAYMOTION_MODEL")
+    return Path(override).expanduser() if override else PACKAGE_DIR / "assets" / "model"

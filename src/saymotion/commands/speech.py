@@ -9,6 +9,7 @@ from pathlib import Path
 from saymotion import settings
 
 WORKERS_HELP = "worker processes (default: all cores, %(default)s)"
+DEFAULT_PAUSE_S = 0.8
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -69,6 +70,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     voices.set_defaults(func=run_voices)
 
+    say = actions.add_parser(
+        "say",
+        help="speak one text with one catalogue voice into a 16 kHz WAV file",
+        description="Speak TEXT with a voice of the catalogue (see `saymotion speech voices`) into a WAV file. "
+        "Several instructions separated by '|' are spoken one after the other with silence between them "
+        "(a multi-step recording for `saymotion generate --steps`).",
+    )
+    say.add_argument("text", help="what to say; 'first|second|third' for several instructions")
+    say.add_argument("-o", "--out", type=Path, required=True, help="output .wav file")
+    say.add_argument("--voice", default="piper-en_US-joe-medium", help="voice name (default: %(default)s)")
+    say.add_argument("--pause", type=float, action="append", metavar="SECONDS",
+                     help=f"silence between '|'-separated parts: once for every gap or once per gap "
+                     f"(default: {DEFAULT_PAUSE_S:g})")
+    say.set_defaults(func=run_say)
+
 
 def run_synthesize(args: argparse.Namespace) -> int:
     from saymotion.speech.corpus import synthesize_corpus
@@ -96,3 +112,46 @@ def run_voices(args: argparse.Namespace) -> int:
         role = "held-out" if voice.heldout else "train"
         print(f"{voice.name:40s} {voice.engine:10s} {voice.model:24s} {role:8s} {voice.licence}")
     return 0
+
+
+def run_say(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from saymotion.audio import SAMPLE_RATE, write_audio
+    from saymotion.errors import SaymotionError
+    from saymotion.speech.engines import Synthesizer, require_engines
+    from saymotion.speech.voices import voice_catalogue
+
+    voices = {voice.name: voice for voice in voice_catalogue()}
+    if args.voice not in voices:
+        raise SaymotionError(f"unknown voice {args.voice!r}; `saymotion speech voices` lists them")
+    parts = [part.strip() for part in args.text.split("|")]
+    if not all(parts):
+        raise SaymotionError("give a non-empty text to say (and no empty part between '|')")
+    if args.out.suffix.lower() != ".wav":
+        raise SaymotionError(f"say writes a .wav file, got {args.out.name!r}")
+    pauses = pause_lengths(args.pause, len(parts) - 1)
+    voice = voices[args.voice]
+    require_engines([voice])
+    synthesizer = Synthesizer()
+    pieces = [synthesizer(parts[0], voice)]
+    for pause, part in zip(pauses, parts[1:]):
+        pieces += [np.zeros(round(pause * SAMPLE_RATE), np.float32), synthesizer(part, voice)]
+    waveform = np.concatenate(pieces)
+    write_audio(args.out, waveform)
+    print(f"wrote {args.out} ({len(waveform) / SAMPLE_RATE:.2f} s, {len(parts)} part(s), voice {voice.name})")
+    return 0
+
+
+def pause_lengths(given: list[float] | None, gaps: int) -> list[float]:
+    """The silence before each part after the first, from --pause given never, once, or once per gap."""
+    from saymotion.errors import SaymotionError
+
+    if given and gaps == 0:
+        raise SaymotionError("--pause needs several parts to say, separated by '|'")
+    pauses = given or [DEFAULT_PAUSE_S]
+    if len(pauses) not in (1, gaps):
+        raise SaymotionError(f"give --pause once or once per gap: {gaps} gaps but {len(pauses)} pauses")
+    if any(not 0 < pause <= 10 for pause in pauses):
+        raise SaymotionError("--pause must be between 0 and 10 seconds")
+    return pauses * gaps if len(pauses) == 1 else pauses

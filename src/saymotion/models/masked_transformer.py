@@ -2,7 +2,9 @@
 
 Training masks a cosine-scheduled fraction of each sequence and predicts the masked codes from
 the rest and the condition tokens. Generation starts fully masked and, over a fixed number of
-iterations, keeps its most confident predictions and re-masks the others.
+iterations, keeps its most confident predictions and re-masks the others. Started from known codes
+with some positions masked, the same decoding inpaints only those (MoMask's temporal editing); the
+multi-step seams (saymotion.multistep) also mix several conditions per position.
 """
 
 from __future__ import annotations
@@ -28,6 +30,18 @@ KEEP = 0.1
 def cosine_schedule(ratio: torch.Tensor) -> torch.Tensor:
     """Fraction of tokens masked at progress `ratio` in [0, 1]: 1 at the start, 0 at the end."""
     return torch.cos(ratio * math.pi / 2)
+
+
+def mix_conditions(logits: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
+    """Guided logits (K * B, N, C) under K conditions per sequence (condition-major rows), mixed per
+    position with `weights` (K, B, N) -> (B, N, C). Without weights there is one condition (K = 1)."""
+    if weights is None:
+        return logits
+    return (logits.unflatten(0, weights.shape[:2]) * weights[..., None]).sum(0)
+
+
+def condition_count(weights: torch.Tensor | None) -> int:
+    return 1 if weights is None else weights.shape[0]
 
 
 class MaskedTransformer(nn.Module):
@@ -98,23 +112,34 @@ class MaskedTransformer(nn.Module):
         audio_scale: float,
         text_scale: float,
         generator: torch.Generator | None = None,
+        known: torch.Tensor | None = None,
+        mix: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Base codes (B, max(lengths)) for token counts `lengths`; positions past a length hold pad_id."""
+        """Base codes (B, max(lengths)) for token counts `lengths`; positions past a length hold pad_id.
+
+        `known` (B, max(lengths)) starts decoding from given codes: only its mask_id positions are
+        generated, the rest stay and are seen as context (inpainting). With `mix` (K, B, N) `cond`
+        holds K conditions per sequence (K * B rows, condition-major) whose guided logits are mixed
+        per position with those weights."""
         guided = GuidedCondition.build(cond, audio_scale, text_scale)
         cond_tokens = self.encode_condition(guided.batch)
+        copies = condition_count(mix)
         valid = ~padding_mask(lengths, int(lengths.max()))
-        codes = torch.full(valid.shape, self.mask_id, device=lengths.device).masked_fill(~valid, self.pad_id)
+        codes = torch.full(valid.shape, self.mask_id, device=lengths.device) if known is None else known.clone()
+        codes = codes.masked_fill(~valid, self.pad_id)
+        to_fill = (codes == self.mask_id).sum(1)
         for step in range(iterations):
-            logits = guided.combine(self.logits(guided.repeat(codes), guided.repeat(lengths), cond_tokens))
+            inputs, input_lengths = guided.repeat(codes.repeat(copies, 1)), guided.repeat(lengths.repeat(copies))
+            logits = mix_conditions(guided.combine(self.logits(inputs, input_lengths, cond_tokens)), mix)
             sampled, confidence = sample_codes(logits, temperature, top_k, generator)
             masked = codes == self.mask_id
             codes = torch.where(masked, sampled, codes)
-            remaining = (lengths * cosine_schedule(torch.tensor((step + 1) / iterations))).floor()
+            remaining = (to_fill * cosine_schedule(torch.tensor((step + 1) / iterations))).floor()
             if step == iterations - 1 or not bool((remaining > 0).any()):
                 break
-            # Codes fixed in earlier iterations are never re-masked; among the new ones the least
-            # confident are masked again.
-            confidence = confidence.masked_fill(~masked | ~valid, float("inf"))
+            # Codes fixed in earlier iterations (or given) are never re-masked; among the new ones the
+            # least confident are masked again.
+            confidence = confidence.masked_fill(~masked, float("inf"))
             rank = confidence.argsort(1).argsort(1)
             codes = codes.masked_fill(rank < remaining[:, None], self.mask_id)
         return codes

@@ -1,7 +1,8 @@
 """Residual transformer for quantizer layers 1..Q-1 (MoMask; paper eq. 5).
 
 To predict layer q it sees the sum of the embeddings of layers 0..q-1, the condition tokens and a
-token naming q. One network serves every residual layer; generation runs it once per layer.
+token naming q. One network serves every residual layer; generation runs it once per layer, and can
+regenerate only some positions of known codes (the seams of saymotion.multistep).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from saymotion.config import ConditionConfig, ResidualTransformerConfig
 from saymotion.models.common import padding_mask, transformer_encoder
 from saymotion.models.conditioning import TEXT_EMBEDDING_DIM, ConditionBatch, ConditionEncoder
 from saymotion.models.guidance import GuidedCondition
+from saymotion.models.masked_transformer import condition_count, mix_conditions
 from saymotion.models.sampling import sample_codes
 
 
@@ -87,15 +89,26 @@ class ResidualTransformer(nn.Module):
         top_k: int,
         scale: float,
         generator: torch.Generator | None = None,
+        known: torch.Tensor | None = None,
+        fill: torch.Tensor | None = None,
+        mix: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """All layers' codes (B, N, Q) from base codes (B, N); padded positions hold code 0."""
+        """All layers' codes (B, N, Q) from base codes (B, N); padded positions hold code 0.
+
+        With `known` (B, N, Q) and `fill` (B, N) bool, layers 1..Q-1 are regenerated only where
+        `fill` is set and copied from `known` elsewhere. `mix` (K, B, N) mixes K conditions per
+        sequence as in MaskedTransformer.generate."""
         guided = GuidedCondition.build(cond, scale, scale)
         cond_tokens = self.encode_condition(guided.batch)
+        copies = condition_count(mix)
         valid = ~padding_mask(lengths, base_codes.shape[1])
         codes = base_codes.masked_fill(~valid, 0)[..., None]
         for q in range(1, self.num_quantizers):
-            layer = torch.full_like(lengths, q)
-            logits = self.logits(guided.repeat(codes), guided.repeat(layer), guided.repeat(lengths), cond_tokens)
-            sampled, _ = sample_codes(guided.combine(logits), temperature, top_k, generator)
+            layer = torch.full_like(lengths, q).repeat(copies)
+            inputs, input_lengths = guided.repeat(codes.repeat(copies, 1, 1)), guided.repeat(lengths.repeat(copies))
+            logits = self.logits(inputs, guided.repeat(layer), input_lengths, cond_tokens)
+            sampled, _ = sample_codes(mix_conditions(guided.combine(logits), mix), temperature, top_k, generator)
+            if known is not None:
+                sampled = torch.where(fill, sampled, known[..., q])
             codes = torch.cat([codes, sampled.masked_fill(~valid, 0)[..., None]], -1)
         return codes

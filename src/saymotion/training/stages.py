@@ -83,25 +83,32 @@ class TokenizerStage:
         return metrics
 
     def reconstruction_errors(self, motions: MotionSet, limit: int | None) -> dict[str, float]:
-        """Root-aligned and global MPJPE (mm) between clips and their reconstructions, over all frames."""
-        if not motions.features:
-            return {}
-        self.model.eval()
-        totals, frames = np.zeros(2), 0
-        for features in motions.features[:limit]:
-            original = torch.from_numpy(features)[None].to(self.device)
-            rebuilt = self.model.decode(self.model.encode(original))[0].cpu().numpy()
-            target = features_to_joints(features * self.norm.std + self.norm.mean, self.norm.skeleton)
-            joints = features_to_joints(rebuilt * self.norm.std + self.norm.mean, self.norm.skeleton)
-            totals += [mpjpe_mm(joints, target) * len(features), mpjpe_mm(joints, target, root_aligned=False) * len(features)]
-            frames += len(features)
+        errors = reconstruction_errors(self.model, motions.features[:limit], self.norm, self.device)
         self.model.train()
-        mpjpe, global_mpjpe = totals / max(frames, 1)
-        return {"mpjpe_mm": float(mpjpe), "global_mpjpe_mm": float(global_mpjpe)}
+        return errors
 
     def checkpoint(self, step: int, metrics: dict[str, float]) -> Checkpoint:
         return Checkpoint(self.kind, self.config, self.dims, self.model, self.norm.mean, self.norm.std,
                           self.norm.skeleton, step=step, metrics=dict(metrics))
+
+
+@torch.no_grad()
+def reconstruction_errors(model: MotionTokenizer, clips: list[np.ndarray], norm: Normalisation,
+                          device: torch.device) -> dict[str, float]:
+    """Root-aligned and global MPJPE (mm) between normalised clips and their reconstructions, over all frames."""
+    if not clips:
+        return {}
+    model.eval()
+    totals, frames = np.zeros(2), 0
+    for features in clips:
+        original = torch.from_numpy(features)[None].to(device)
+        rebuilt = model.decode(model.encode(original))[0].float().cpu().numpy()
+        target = features_to_joints(features * norm.std + norm.mean, norm.skeleton)
+        joints = features_to_joints(rebuilt * norm.std + norm.mean, norm.skeleton)
+        totals += [mpjpe_mm(joints, target) * len(features), mpjpe_mm(joints, target, root_aligned=False) * len(features)]
+        frames += len(features)
+    mpjpe, global_mpjpe = totals / frames
+    return {"mpjpe_mm": float(mpjpe), "global_mpjpe_mm": float(global_mpjpe)}
 
 
 @torch.no_grad()
