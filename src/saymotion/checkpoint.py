@@ -165,17 +165,23 @@ def check_same_tokenizer(checkpoints: dict[str, Checkpoint]) -> None:
             raise CheckpointError(f"the {kind} model was trained on a different tokenizer than the one given")
 
 
-def _read_payload(path: Path, device: str | torch.device) -> dict[str, Any]:
+def read_versioned_payload(path: Path, device: str | torch.device, fmt: str, version: int, what: str) -> dict[str, Any]:
+    """The dict saved at `path`, checked to be of format `fmt` and `version` (`what` names it in errors)."""
     if not path.is_file():
-        raise CheckpointError(f"checkpoint not found: {path}")
+        raise CheckpointError(f"{what} not found: {path}")
     try:
         payload = torch.load(path, map_location=device, weights_only=True)
     except Exception as error:  # torch raises many types for truncated or foreign files
-        raise CheckpointError(f"cannot read checkpoint {path}: {type(error).__name__}") from None
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is not a saymotion checkpoint")
-    if payload.get("version") != FORMAT_VERSION:
-        raise CheckpointError(f"{path} has checkpoint format version {payload.get('version')}, this saymotion reads {FORMAT_VERSION}")
+        raise CheckpointError(f"cannot read {what} {path}: {type(error).__name__}") from None
+    if not isinstance(payload, dict) or payload.get("format") != fmt:
+        raise CheckpointError(f"{path} is not a saymotion {what}")
+    if payload.get("version") != version:
+        raise CheckpointError(f"{path} has {what} format version {payload.get('version')}, this saymotion reads {version}")
+    return payload
+
+
+def _read_payload(path: Path, device: str | torch.device) -> dict[str, Any]:
+    payload = read_versioned_payload(path, device, FORMAT, FORMAT_VERSION, "checkpoint")
     if payload.get("kind") not in KINDS:
         raise CheckpointError(f"{path} holds an unknown model kind {payload.get('kind')!r}")
     return payload

@@ -99,3 +99,24 @@ class Interval:
 
     def __str__(self) -> str:
         return f"{self.mean:.3f} ± {self.half_width:.3f}"
+
+
+# Foot skating as GMD and OmniControl measure it on 20 fps motion: a foot joint in contact with the
+# ground (below 5 cm in two consecutive frames) that moves more than 2.5 cm horizontally between them.
+SKATING_HEIGHT_M = 0.05
+SKATING_SLIDE_M = 0.025
+
+
+def foot_skating_ratio(motions: list[np.ndarray], feet: tuple[int, ...]) -> float:
+    """Share of frame transitions, pooled over all motions (T_i x J x 3, metres, +Y up, ground at
+    y = 0), in which any of the `feet` joints skids while touching the ground."""
+    skating = transitions = 0
+    for joints in motions:
+        positions = joints[:, list(feet)]
+        low = positions[..., 1] < SKATING_HEIGHT_M
+        slide = np.linalg.norm(np.diff(positions[..., [0, 2]], axis=0), axis=-1)
+        skating += int(np.any(low[1:] & low[:-1] & (slide > SKATING_SLIDE_M), axis=1).sum())
+        transitions += len(joints) - 1
+    if transitions == 0:
+        raise ValueError("foot skating needs motions of at least 2 frames")
+    return skating / transitions

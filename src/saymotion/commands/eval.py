@@ -1,0 +1,164 @@
+"""`saymotion eval`: train the evaluator on real motion, and score a model with the field's metrics."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from saymotion import settings
+
+TRAIN_DESCRIPTION = """\
+Train the evaluator that every metric is computed with: a motion encoder and a projection of the
+MiniLM text embedding in one space (contrastive, as TMR), with action and style classifiers, on the
+train split's real motion only. Writes OUT/model.pt, resumes from OUT/last.pt, logs OUT/train.csv and
+OUT/eval.csv. With configs/evaluator.toml it takes about 10 minutes on 2 CPU cores."""
+
+RUN_DESCRIPTION = """\
+Generate for every clip of the test split from its oral instructions (audio: utterances of held-out
+voices; text: the description; both: the utterance with its text; cascade: the utterance transcribed
+by Whisper tiny.en, then the text path) and compute FID, R-precision, MM-Dist, Diversity,
+MultiModality, action/style accuracy and foot skating, each as mean and 95% interval over the
+repetitions, with the same metrics of the real motion as reference. Writes a JSON report with the
+commit, configs and data digests."""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("eval", help="train the evaluator and evaluate models", description=__doc__)
+    actions = parser.add_subparsers(dest="eval_command", metavar="ACTION", required=True)
+
+    train = actions.add_parser("train", help="train the evaluator on real motion", description=TRAIN_DESCRIPTION)
+    train.add_argument("--data", type=Path, default=settings.default_prepared_dir(),
+                       help="prepared dataset (default: %(default)s)")  # fmt: skip
+    train.add_argument("--out", type=Path, required=True, help="evaluator folder")
+    train.add_argument("--config", type=Path, default=settings.REPO_DIR / "configs" / "evaluator.toml",
+                       help="evaluator TOML config (default: configs/evaluator.toml)")  # fmt: skip
+    train.add_argument("--stop-at", type=int, metavar="STEP",
+                       help="stop after this step (saving a checkpoint); run again to continue")  # fmt: skip
+    add_machine_options(train)
+    train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train.set_defaults(func=run_train)
+
+    run = actions.add_parser("run", help="score a model with the field's metrics", description=RUN_DESCRIPTION)
+    run.add_argument("--checkpoint", type=Path, required=True, help="model folder (exported, or a training run)")
+    run.add_argument("--evaluator", type=Path, required=True, help="evaluator folder (or its model.pt)")
+    run.add_argument("--condition", required=True, choices=("audio", "text", "both", "cascade"), help="how the model is instructed")
+    run.add_argument("-o", "--out", type=Path, required=True, help="report file (JSON)")
+    run.add_argument("--reps", type=int, help="repetitions (default: 20, or 3 with --quick)")
+    run.add_argument("--quick", action="store_true", help="a smoke test: few clips, small counts, 3 repetitions")
+    run.add_argument("--split", choices=("test", "test_novel"), default="test", help="clips to evaluate (default: %(default)s)")
+    run.add_argument("--data", type=Path, help="prepared dataset (default: the model's data.prepared_dir)")
+    run.add_argument("--speech", type=Path, help="speech corpus with cached features (default: the model's data.speech_dir)")
+    run.add_argument("--predicted-length", action="store_true", help="let the model predict lengths instead of using the clips'")
+    run.add_argument("--seed", type=int, default=0, help="seed of the repetitions (default: %(default)s)")
+    add_machine_options(run)
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.set_defaults(func=run_evaluation)
+
+
+def add_machine_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
+    parser.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
+
+
+def start_torch(args: argparse.Namespace):
+    import os
+
+    import torch
+
+    from saymotion.training.distributed import resolve_device
+
+    if args.threads is not None and args.threads < 1:
+        from saymotion.errors import SaymotionError
+
+        raise SaymotionError(f"--threads must be at least 1, got {args.threads}")
+    torch.set_num_threads(args.threads or os.cpu_count() or 1)
+    return resolve_device(args.device)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from saymotion.datasets.prepared import PreparedDataset
+    from saymotion.errors import SaymotionError
+    from saymotion.evaluation.evaluator import load_evaluator_config
+    from saymotion.evaluation.training import train_evaluator
+
+    if args.stop_at is not None and args.stop_at < 1:
+        raise SaymotionError(f"--stop-at must be at least 1, got {args.stop_at}")
+    config = load_evaluator_config(args.config)
+    dataset = PreparedDataset(args.data)
+    device = start_torch(args)
+    result = train_evaluator(config, dataset, args.out.resolve(), device, stop_at=args.stop_at, progress=not args.no_progress)
+    state = "finished" if result.finished else f"stopped at step {result.step}"
+    shown = ", ".join(f"{k}={v:.4g}" for k, v in result.metrics.items())
+    print(f"evaluator: {state} -> {result.path}" + (f" ({shown})" if shown else ""))
+    return 0
+
+
+def run_evaluation(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from saymotion.config import AUDIO, TEXT, prepared_dir, speech_dir
+    from saymotion.datasets.prepared import PreparedDataset
+    from saymotion.errors import SaymotionError
+    from saymotion.evaluation import protocol as p
+    from saymotion.evaluation.cascade import CASCADE_ASR, transcribe
+    from saymotion.evaluation.evaluator import Evaluator
+    from saymotion.fileio import write_json
+    from saymotion.generate import MotionGenerator
+    from saymotion.training.sources import SpeechCorpus
+
+    if args.reps is not None and args.reps < 1:
+        raise SaymotionError(f"--reps must be at least 1, got {args.reps}")
+    if args.out.is_dir():
+        raise SaymotionError(f"{args.out} is a folder; -o takes the report file to write")
+    protocol = p.QUICK_PROTOCOL if args.quick else p.FULL_PROTOCOL
+    if args.reps is not None:
+        protocol = dataclasses.replace(protocol, repetitions=args.reps)
+    device = start_torch(args)
+    generator = MotionGenerator.load(args.checkpoint, device)
+    needed = {p.AUDIO: [AUDIO], p.TEXT: [TEXT], p.BOTH: [AUDIO, TEXT], p.CASCADE: [TEXT]}[args.condition]
+    missing = [m for m in needed if m not in generator.modalities]
+    if missing:
+        raise SaymotionError(
+            f"the model was not trained on {' and '.join(missing)}; it cannot be evaluated with --condition {args.condition}"
+        )
+    evaluator = Evaluator.load(args.evaluator, device)
+    dataset = PreparedDataset(args.data or prepared_dir(generator.config))
+    if len(evaluator.checkpoint.mean) != dataset.feature_dim:
+        raise SaymotionError(
+            f"the evaluator takes {len(evaluator.checkpoint.mean)}-d features, the dataset has {dataset.feature_dim}"
+        )
+    speech = None
+    if args.condition != p.TEXT:
+        speech = SpeechCorpus(args.speech or speech_dir(generator.config), generator.speech_encoder)
+    clips = p.seeded_subset(p.test_clips(dataset, args.split, args.condition, speech), protocol.max_clips)
+    transcripts = None
+    if args.condition == p.CASCADE:
+        utterances = {i.utterance for c in clips for i in c.instructions}
+        transcripts = transcribe(speech.root, [u for u in speech.utterances if u.id in utterances], args.threads or 0)
+    conditioner = p.Conditioner(args.condition, speech, transcripts)
+    setup = p.EvaluationSetup(generator, evaluator, dataset, args.split, clips, conditioner, protocol,
+                              predicted_length=args.predicted_length, seed=args.seed)  # fmt: skip
+    results = p.evaluate(setup, progress=not args.no_progress)
+    report = {
+        "condition": args.condition,
+        "split": args.split,
+        "clips": len(clips),
+        "protocol": dataclasses.asdict(protocol),
+        "lengths": "predicted" if args.predicted_length else "ground truth",
+        **results,
+        **p.provenance(setup, args.checkpoint.resolve(), args.evaluator.resolve(), speech),
+    }
+    if transcripts is not None:
+        report["transcription"] = {
+            "model": CASCADE_ASR,
+            "seconds": transcripts.seconds,
+            "audio_seconds": transcripts.audio_seconds,
+            "utterances": len(transcripts.texts),
+            "word_error_rate": transcripts.word_error_rate,
+        }
+    write_json(args.out, report)
+    for row in ("generated", "real"):
+        shown = ", ".join(f"{name} {value['mean']:.3f}±{value['ci95']:.3f}" for name, value in results[row].items())
+        print(f"{row}: {shown}")
+    print(f"report: {args.out}")
+    return 0

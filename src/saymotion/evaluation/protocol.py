@@ -1,0 +1,318 @@
+"""`saymotion eval run`: the text-to-motion protocol of Guo et al. (2022), as MoMask reports it,
+for one way of instructing the model.
+
+Instructions are the oral ones (what a user would say): for `text` the split's oral descriptions;
+for `audio` the corpus utterances of those texts in the split, which for test and test_novel are
+spoken only by held-out voices; `both` gives an utterance together with the text it speaks;
+`cascade` transcribes the utterance (saymotion.evaluation.cascade) and gives the transcript to the
+text path. The evaluator's text side is always the instruction's true text.
+
+One repetition, seeded by its number: every clip of the split gets one of its instructions at
+random and one motion generated at the clip's length (capped at the model's maximum; MoMask
+evaluates with ground-truth lengths too, --predicted-length uses the length predictor instead).
+In the evaluator's embedding space that set gives FID against the split's real motion,
+R-precision top 1-3 in shuffled batches, MM-Dist and Diversity; the classifiers give action and
+style accuracy, and the joints the foot-skating ratio. MultiModality takes `mm_samples` motions
+for each of `mm_conditions` random clips. Every metric is reported as the mean over the
+repetitions with its 95% interval.
+
+The "real" row scores the split's real motion the same way: retrieval of real motion from the
+instruction texts, classifier accuracy, diversity and skating of real data; its FID compares the
+split's real motion with the val split's, the distance between two independent real samples.
+
+TODO(detail error): descriptions.jsonl does not record which measured details (distance, steps,
+turn, duration) each text states, so the error between the details a text asks for and those
+measured in the generated motion (saymotion.descriptions.details.measure_details) needs the
+description builder to store its claims first.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+
+from saymotion.config import config_to_dict, downsampling_factor
+from saymotion.datasets.prepared import PreparedDataset
+from saymotion.errors import SaymotionError
+from saymotion.evaluation import metrics
+from saymotion.evaluation.cascade import Transcripts
+from saymotion.evaluation.evaluator import Evaluator, MotionEvaluation
+from saymotion.evaluation.provenance import config_sha256, git_commit, prepared_sha256, speech_sha256
+from saymotion.generate import GeneratedMotion, MotionGenerator
+from saymotion.representation import features_to_joints
+from saymotion.skeleton import TARGET_FPS
+from saymotion.training.sources import SpeechCorpus
+
+AUDIO, TEXT, BOTH, CASCADE = "audio", "text", "both", "cascade"
+CONDITIONS = (AUDIO, TEXT, BOTH, CASCADE)
+INSTRUCTION_KIND = "oral"
+REFERENCE_SPLIT = "val"  # the real sample the real row's FID is measured against
+Item = TypeVar("Item")
+
+
+@dataclass(frozen=True)
+class Protocol:
+    repetitions: int = 20
+    max_clips: int = 0  # evaluate a seeded random subset of this many clips (0: every clip of the split)
+    r_precision_batch: int = metrics.R_PRECISION_BATCH
+    diversity_pairs: int = metrics.DIVERSITY_PAIRS
+    mm_conditions: int = 100
+    mm_samples: int = 30
+    mm_pairs: int = metrics.MULTIMODALITY_PAIRS
+
+    def __post_init__(self) -> None:
+        if self.repetitions < 1:
+            raise SaymotionError(f"the number of repetitions must be at least 1, got {self.repetitions}")
+        if min(self.r_precision_batch, self.diversity_pairs, self.mm_conditions, self.mm_pairs) < 1 or self.max_clips < 0:
+            raise SaymotionError("protocol counts must be positive")
+        if self.mm_samples < max(2, self.mm_pairs):
+            raise SaymotionError("MultiModality needs at least as many samples per condition as pairs (and 2)")
+
+
+FULL_PROTOCOL = Protocol()
+# A smoke test of the whole path: 3 repetitions on a few clips, every count shrunk to fit.
+QUICK_PROTOCOL = Protocol(repetitions=3, max_clips=12, r_precision_batch=4, diversity_pairs=10,
+                          mm_conditions=2, mm_samples=4, mm_pairs=2)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Instruction:
+    text: str  # what is written or said: the evaluator's text side
+    utterance: str | None  # speech corpus id, for the spoken conditions
+
+
+@dataclass(frozen=True)
+class TestClip:
+    id: str
+    action: str
+    style: str
+    frames: int
+    instructions: tuple[Instruction, ...]
+
+
+def test_clips(dataset: PreparedDataset, split: str, condition: str, speech: SpeechCorpus | None) -> list[TestClip]:
+    """The split's clips that have at least one instruction for `condition`, in split order."""
+    by_clip: dict[str, list[Instruction]] = defaultdict(list)
+    if condition == TEXT:
+        for description in dataset.descriptions(split):
+            if description.kind == INSTRUCTION_KIND:
+                by_clip[description.clip].append(Instruction(description.text, None))
+    else:
+        for utterance in speech.split(split):
+            if utterance.kind == INSTRUCTION_KIND:
+                for clip in utterance.clips:
+                    by_clip[clip].append(Instruction(utterance.text, utterance.id))
+    clips = []
+    for clip_id in dataset.split_ids(split):
+        if by_clip.get(clip_id):
+            record = dataset.clips[clip_id]
+            clips.append(TestClip(clip_id, record.action, record.style, record.frames, tuple(by_clip[clip_id])))
+    if not clips:
+        source = "descriptions" if condition == TEXT else f"speech corpus {speech.root}"
+        raise SaymotionError(f"no {INSTRUCTION_KIND} instructions for the {split} split in the {source}")
+    return clips
+
+
+def seeded_subset(items: list[Item], count: int) -> list[Item]:
+    """A fixed random `count` of the items (all of them for 0), in their original order."""
+    if count == 0 or count >= len(items):
+        return items
+    keep = np.sort(np.random.default_rng(0).choice(len(items), count, replace=False))
+    return [items[i] for i in keep]
+
+
+class Conditioner:
+    """The generator inputs of an instruction under one condition."""
+
+    def __init__(self, condition: str, speech: SpeechCorpus | None, transcripts: Transcripts | None):
+        self.condition = condition
+        self.speech = speech
+        self.transcripts = transcripts
+
+    def __call__(self, instruction: Instruction) -> dict[str, Any]:
+        if self.condition == TEXT:
+            return {"text": instruction.text}
+        if self.condition == CASCADE:
+            return {"text": self.transcripts.texts[instruction.utterance]}
+        features = self.speech.features(instruction.utterance)
+        return {"audio_features": features, "text": instruction.text if self.condition == BOTH else None}
+
+
+@dataclass
+class EvaluationSetup:
+    generator: MotionGenerator
+    evaluator: Evaluator
+    dataset: PreparedDataset
+    split: str
+    clips: list[TestClip]
+    conditioner: Conditioner
+    protocol: Protocol
+    predicted_length: bool = False
+    seed: int = 0
+
+
+@dataclass
+class RealMotion:
+    """The evaluator's view of real clips, computed once."""
+
+    features: list[np.ndarray]
+    evaluation: MotionEvaluation
+    joints: list[np.ndarray]
+
+    @classmethod
+    def of(cls, dataset: PreparedDataset, clip_ids: list[str], evaluator: Evaluator) -> RealMotion:
+        features = [dataset.load_features(clip) for clip in clip_ids]
+        joints = [features_to_joints(f, dataset.skeleton) for f in features]
+        return cls(features, evaluator.evaluate_motions(features), joints)
+
+    def rows(self, order: np.ndarray) -> tuple[MotionEvaluation, list[np.ndarray]]:
+        evaluation = MotionEvaluation(
+            self.evaluation.embeddings[order], [self.evaluation.actions[i] for i in order],
+            [self.evaluation.styles[i] for i in order],
+        )  # fmt: skip
+        return evaluation, [self.joints[i] for i in order]
+
+
+def motion_scores(
+    evaluation: MotionEvaluation, joints: list[np.ndarray], feet: tuple[int, ...], clips: list[TestClip],
+    texts: np.ndarray, reference: np.ndarray, rng: np.random.Generator, protocol: Protocol,
+) -> dict[str, float]:  # fmt: skip
+    """The metrics of one set of motions, row i made for clips[i] with instruction text embedding texts[i]."""
+    top = metrics.r_precision(texts, evaluation.embeddings, protocol.r_precision_batch)
+    return {
+        "fid": metrics.frechet_distance(reference, evaluation.embeddings),
+        **{f"r_precision_top{k}": float(top[k - 1]) for k in range(1, len(top) + 1)},
+        "mm_dist": metrics.matching_distance(texts, evaluation.embeddings),
+        "diversity": metrics.diversity(evaluation.embeddings, rng, protocol.diversity_pairs),
+        "action_accuracy": float(np.mean([p == c.action for p, c in zip(evaluation.actions, clips)])),
+        "style_accuracy": float(np.mean([p == c.style for p, c in zip(evaluation.styles, clips)])),
+        "foot_skating_ratio": metrics.foot_skating_ratio(joints, feet),
+    }
+
+
+class ProtocolRun:
+    """Generates and scores the repetitions of one evaluation."""
+
+    def __init__(self, setup: EvaluationSetup):
+        self.setup = setup
+        protocol = setup.protocol
+        if len(setup.clips) < protocol.r_precision_batch:
+            raise SaymotionError(
+                f"the {setup.split} split has {len(setup.clips)} clips to evaluate, fewer than one R-precision batch "
+                f"of {protocol.r_precision_batch}"
+            )
+        evaluator = setup.evaluator
+        self.real = RealMotion.of(setup.dataset, [c.id for c in setup.clips], evaluator)
+        reference_ids = seeded_subset(setup.dataset.split_ids(REFERENCE_SPLIT), protocol.max_clips)
+        self.reference = evaluator.evaluate_motions([setup.dataset.load_features(c) for c in reference_ids]).embeddings
+        texts = sorted({i.text for c in setup.clips for i in c.instructions})
+        self.text_embeddings = dict(zip(texts, evaluator.embed_texts(texts)))
+        self.generation_seconds = 0.0
+        self.generated_motions = 0
+
+    def repetition(self, number: int) -> tuple[dict[str, float], dict[str, float]]:
+        """The generated and the real row's scores of repetition `number`."""
+        setup, protocol = self.setup, self.setup.protocol
+        rng = np.random.default_rng([setup.seed, number])
+        order = rng.permutation(len(setup.clips))  # shuffles the R-precision batches
+        clips = [setup.clips[i] for i in order]
+        chosen = [c.instructions[rng.integers(0, len(c.instructions))] for c in clips]
+        texts = np.stack([self.text_embeddings[i.text] for i in chosen])
+        seeds = rng.integers(0, 2**31, len(clips))
+        motions = [self._generate(clip, instruction, int(seed), 1) for clip, instruction, seed in zip(clips, chosen, seeds)]
+        features = [m.features[0] for m in motions]
+        joints = [m.joints[0] for m in motions]
+        feet = motions[0].skeleton.feet
+        generated = motion_scores(setup.evaluator.evaluate_motions(features), joints, feet, clips, texts,
+                                  self.real.evaluation.embeddings, rng, protocol)  # fmt: skip
+        generated["multimodality"] = self._multimodality(clips, chosen, rng)
+        real_evaluation, real_joints = self.real.rows(order)
+        real = motion_scores(real_evaluation, real_joints, setup.dataset.skeleton.feet, clips, texts, self.reference,
+                             rng, protocol)  # fmt: skip
+        return generated, real
+
+    def _multimodality(self, clips: list[TestClip], chosen: list[Instruction], rng: np.random.Generator) -> float:
+        protocol = self.setup.protocol
+        picks = rng.choice(len(clips), min(protocol.mm_conditions, len(clips)), replace=False)
+        samples = []
+        for index in picks:
+            motion = self._generate(clips[index], chosen[index], int(rng.integers(0, 2**31)), protocol.mm_samples)
+            samples.append(self.setup.evaluator.evaluate_motions(motion.features).embeddings)
+        return metrics.multimodality(np.stack(samples), rng, protocol.mm_pairs)
+
+    def _generate(self, clip: TestClip, instruction: Instruction, seed: int, samples: int) -> GeneratedMotion:
+        setup = self.setup
+        seconds = None if setup.predicted_length else clip_seconds(setup.generator, clip.frames)
+        started = time.perf_counter()
+        motion = setup.generator.generate(**setup.conditioner(instruction), seconds=seconds, num_samples=samples, seed=seed)
+        self.generation_seconds += time.perf_counter() - started
+        self.generated_motions += samples
+        return motion
+
+
+def clip_seconds(generator: MotionGenerator, frames: int) -> float:
+    """A clip's length as a generation length: at least one token, at most the model's maximum."""
+    factor = downsampling_factor(generator.config)
+    return min(max(frames, factor), generator.config.data.max_frames) / TARGET_FPS
+
+
+def evaluate(setup: EvaluationSetup, progress: bool = True) -> dict[str, Any]:
+    """Every repetition's scores, aggregated into mean and 95% interval per metric."""
+    from tqdm import tqdm
+
+    run = ProtocolRun(setup)
+    generated_rows, real_rows = [], []
+    for number in tqdm(range(setup.protocol.repetitions), desc="repetitions", disable=not progress):
+        generated, real = run.repetition(number)
+        generated_rows.append(generated)
+        real_rows.append(real)
+    return {
+        "generated": aggregate(generated_rows),
+        "real": aggregate(real_rows),
+        "generation": {
+            "seconds": run.generation_seconds,
+            "motions": run.generated_motions,
+            "seconds_per_motion": run.generation_seconds / run.generated_motions,
+        },
+    }
+
+
+def aggregate(rows: list[dict[str, float]]) -> dict[str, dict[str, float]]:
+    return {name: metrics.Interval.of([row[name] for row in rows]).to_dict() for name in rows[0]}
+
+
+def provenance(setup: EvaluationSetup, model_dir: Path, evaluator_path: Path, speech: SpeechCorpus | None) -> dict[str, Any]:
+    """Where the numbers come from: code commit, model and evaluator configs, data digests."""
+    model_config = config_to_dict(setup.generator.config)
+    evaluator = setup.evaluator.checkpoint
+    evaluator_config = dataclasses.asdict(evaluator.config)
+    data_sha256 = prepared_sha256(setup.dataset.root)
+    return {
+        "commit": git_commit(),
+        "model": {
+            "path": str(model_dir),
+            "ids": {kind: checkpoint.id for kind, checkpoint in setup.generator.checkpoints.items()},
+            "config": model_config,
+            "config_sha256": config_sha256(model_config),
+        },
+        "evaluator": {
+            "path": str(evaluator_path),
+            "step": evaluator.step,
+            "config": evaluator_config,
+            "config_sha256": config_sha256(evaluator_config),
+            "validation": evaluator.metrics,
+            "trained_on_this_data": evaluator.data_sha256 == data_sha256,
+        },
+        "data": {
+            "prepared": str(setup.dataset.root),
+            "prepared_sha256": data_sha256,
+            "speech": None if speech is None else str(speech.root),
+            "speech_sha256": None if speech is None else speech_sha256(speech.root, setup.generator.speech_encoder),
+        },
+    }
