@@ -194,6 +194,7 @@ def test_exported_model_generates_from_audio_text_or_both(run: Path, tmp_path: P
     from saymotion.generate import MotionGenerator
 
     assert cli_main(["train", "export", "--run", str(run), "--out", str(tmp_path / "model"), "--half"]) == 0
+    assert (tmp_path / "model" / "logs" / "generator-train.csv").read_text() == (run / "generator" / "train.csv").read_text()
     generator = MotionGenerator.load(tmp_path / "model")
     audio = np.random.default_rng(0).standard_normal((20, SPEECH_DIM)).astype(np.float32)
     for condition in ({"audio_features": audio}, {"text": "like an elderly person"}, {"audio_features": audio, "text": "slowly"}):

@@ -118,10 +118,10 @@ class TrainConfig:
 
 @dataclass
 class TrainPlan:
-    tokenizer: TrainConfig = field(default_factory=TrainConfig)
-    generator: TrainConfig = field(default_factory=lambda: TrainConfig(steps=2500, warmup_steps=300))
-    residual: TrainConfig = field(default_factory=lambda: TrainConfig(steps=1200, warmup_steps=200))
-    length: TrainConfig = field(default_factory=lambda: TrainConfig(steps=600, lr=1e-3, warmup_steps=50))
+    tokenizer: TrainConfig = field(default_factory=lambda: TrainConfig(steps=4500))
+    generator: TrainConfig = field(default_factory=lambda: TrainConfig(steps=1200, warmup_steps=300))
+    residual: TrainConfig = field(default_factory=lambda: TrainConfig(steps=500, warmup_steps=200))
+    length: TrainConfig = field(default_factory=lambda: TrainConfig(steps=250, lr=1e-3, warmup_steps=50))
 
 
 @dataclass

@@ -21,7 +21,7 @@ import numpy as np
 from saymotion.checkpoint import Checkpoint, check_same_tokenizer, exported_file, load_checkpoint, run_file, save_checkpoint
 from saymotion.config import STAGES, ExperimentConfig, config_to_dict, downsampling_factor
 from saymotion.errors import DataError
-from saymotion.fileio import save_npz, write_json
+from saymotion.fileio import atomic_open, save_npz, write_json
 from saymotion.training.data import ClipConditions, MotionSet, TextEmbeddingCache
 from saymotion.training.distributed import RunContext, barrier
 from saymotion.training.loop import StageResult, run_stage
@@ -131,4 +131,13 @@ def export_model(run_dir: Path, out_dir: Path, half: bool) -> dict[str, Path]:
         paths[kind] = exported_file(out_dir, kind)
         save_checkpoint(paths[kind], checkpoint, half=half, resumable=False)
     write_json(out_dir / "config.json", config_to_dict(checkpoints["generator"].config))
+    _copy_logs(run_dir, out_dir / "logs")
     return paths
+
+
+def _copy_logs(run_dir: Path, logs_dir: Path) -> None:
+    """The training and validation logs of every stage, so an exported model shows how it was made."""
+    for kind in STAGES:
+        for log in sorted((run_dir / kind).glob("*.csv")):
+            with atomic_open(logs_dir / f"{kind}-{log.name}", "w", encoding="utf-8") as handle:
+                handle.write(log.read_text(encoding="utf-8"))
