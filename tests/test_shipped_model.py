@@ -1,0 +1,33 @@
+"""The model shipped inside the package: present, small, offline. How well it follows left/right
+instructions is measured by benchmarks/instruction_following.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from saymotion import Pipeline
+from saymotion.checkpoint import KINDS
+from saymotion.generate import model_files
+from saymotion.settings import REPO_DIR, default_model_dir
+
+MODEL = default_model_dir()
+EXAMPLE = REPO_DIR / "examples" / "wave_left_hand.wav"
+MAX_BYTES = 40 * 1000 * 1000
+
+
+def test_shipped_model_generates_from_the_example_recording(tmp_path: Path):
+    motion = Pipeline.load(MODEL).generate(audio=EXAMPLE, seed=0)[0]
+    assert motion.joints.shape[1:] == (21, 3) and 20 <= len(motion.joints) <= 196
+    assert np.isfinite(motion.joints).all()
+
+
+def test_shipped_model_is_complete_and_small():
+    files = model_files(MODEL)
+    assert sorted(files) == sorted(KINDS)
+    total = sum(path.stat().st_size for path in MODEL.rglob("*") if path.is_file())
+    assert total <= MAX_BYTES, f"shipped model folder is {total / 1e6:.1f} MB"
+    assert (MODEL / "config.json").is_file()
+    assert {path.name for path in (MODEL / "logs").glob("*.csv")} >= {f"{kind}-train.csv" for kind in KINDS}
