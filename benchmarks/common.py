@@ -7,6 +7,7 @@ import platform
 import subprocess
 from pathlib import Path
 
+from saymotion.evaluation.provenance import git_commit
 from saymotion.settings import REPO_DIR
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -14,9 +15,9 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 def commit() -> str:
     """The checked-out commit, with '+dirty' when src/ has uncommitted changes."""
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_DIR, capture_output=True, text=True).stdout.strip()
+    head = git_commit()
     dirty = subprocess.run(["git", "status", "--porcelain", "src"], cwd=REPO_DIR, capture_output=True, text=True).stdout
-    return head + ("+dirty" if dirty.strip() else "") if head else "unknown"
+    return head + ("+dirty" if dirty.strip() else "")
 
 
 def machine() -> dict:

@@ -192,10 +192,10 @@ def config_to_dict(config: ExperimentConfig) -> dict[str, Any]:
 
 def config_from_dict(values: dict[str, Any], source: str = "config") -> ExperimentConfig:
     """Build a config from nested dicts, rejecting unknown keys and wrongly typed values."""
-    return _build(ExperimentConfig, values, source, prefix="")
+    return build_dataclass(ExperimentConfig, values, source, prefix="")
 
 
-def _build(cls: type, values: Any, source: str, prefix: str) -> Any:
+def build_dataclass(cls: type, values: Any, source: str, prefix: str) -> Any:
     if not isinstance(values, dict):
         raise ConfigError(f"{source}: {prefix.rstrip('.') or 'top level'} must be a table")
     hints = typing.get_type_hints(cls)
@@ -207,7 +207,7 @@ def _build(cls: type, values: Any, source: str, prefix: str) -> Any:
     for name, value in values.items():
         kind = hints[name]
         if dataclasses.is_dataclass(kind):
-            kwargs[name] = _build(kind, value, source, f"{prefix}{name}.")
+            kwargs[name] = build_dataclass(kind, value, source, f"{prefix}{name}.")
         else:
             kwargs[name] = _check_scalar(kind, value, source, f"{prefix}{name}")
     return cls(**kwargs)

@@ -29,8 +29,7 @@ from saymotion.models.minilm import SentenceEncoder
 from saymotion.multistep import StitchedCodes, masked_sampling, residual_sampling, step_seconds, stitch_steps
 from saymotion.representation import features_to_joints
 from saymotion.skeleton import TARGET_FPS, Skeleton
-
-WHISPER_FRAME_RATE = 50.0
+from saymotion.speech.encoders import WhisperEncoder
 
 
 @dataclass
@@ -91,7 +90,7 @@ class MotionGenerator:
     @property
     def max_audio_seconds(self) -> float:
         """The longest instruction the condition takes (data.max_audio_frames of Whisper's 50 Hz frames)."""
-        return self.config.data.max_audio_frames / WHISPER_FRAME_RATE
+        return self.config.data.max_audio_frames / WhisperEncoder.frame_rate
 
     @property
     def max_seconds(self) -> float:

@@ -28,7 +28,7 @@ def transcribe(speech_dir: Path, utterances: list[Utterance], threads: int = 0) 
     from saymotion.speech.encoders import load_encoder
 
     # The encoder wrapper holds the whole faster-whisper model (loaded once per process, checksum verified).
-    model = load_encoder(CASCADE_ASR, threads)._model
+    model = load_encoder(CASCADE_ASR, threads).whisper_model
     texts: dict[str, str] = {}
     started = time.perf_counter()
     for utterance in utterances:

@@ -24,8 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from saymotion.config import ConfigError, TrainConfig
-from saymotion.config import _build as build_dataclass  # the same typed TOML -> dataclass reader as ExperimentConfig
+from saymotion.config import ConfigError, TrainConfig, build_dataclass
 from saymotion.config import read_config_file
 from saymotion.checkpoint import read_versioned_payload
 from saymotion.errors import CheckpointError, SaymotionError

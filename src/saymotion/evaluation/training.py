@@ -24,12 +24,11 @@ from typing import Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 from tqdm import tqdm
 
 from saymotion.datasets.base import ClipSample
 from saymotion.datasets.prepared import PreparedDataset
-from saymotion.errors import CheckpointError, DataError, SaymotionError
+from saymotion.errors import CheckpointError, DataError
 from saymotion.evaluation import metrics
 from saymotion.evaluation.evaluator import (
     FINAL,
@@ -45,7 +44,7 @@ from saymotion.evaluation.evaluator import (
 from saymotion.evaluation.provenance import prepared_sha256
 from saymotion.training.csvlog import CsvLog
 from saymotion.training.data import TextEmbeddingCache, length_buckets
-from saymotion.training.loop import learning_rate, seed_step
+from saymotion.training.loop import dict_differences, optimisation_step, require_no_differences, seed_step, set_learning_rate
 
 # Keys that may change between a run and its resumption without changing what is learned.
 RESUMABLE_CHANGES = {"steps", "log_every", "checkpoint_every", "eval_every", "eval_batches"}
@@ -212,7 +211,7 @@ def train_evaluator(
     final_path, last_path = out_dir / FINAL, out_dir / LAST
     if final_path.is_file():
         finished = load_evaluator_checkpoint(final_path)
-        _require_same_config(final_path, finished.config, config, ignore=set())
+        require_no_differences(final_path, _differences(finished.config, config, ignore=set()))
         return TrainResult(final_path, finished.step, True, finished.metrics)
     train = config.train
     trainer = EvaluatorTrainer(config, dataset, out_dir, device)
@@ -225,18 +224,10 @@ def train_evaluator(
     tick = time.perf_counter()
     for step in range(start, end):
         rng = seed_step(config.seed, 0, step)
-        lr = learning_rate(step, train)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
+        lr = set_learning_rate(optimizer, step, train)
         trainer.model.train()
         loss, values = batch_loss(trainer.model, trainer.sampler.sample(rng, train.batch_size, device), config)
-        if not torch.isfinite(loss):
-            raise SaymotionError(f"evaluator: loss became {loss.item()} at step {step + 1}; lower train.lr")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if train.grad_clip > 0:
-            values["grad_norm"] = float(nn.utils.clip_grad_norm_(trainer.model.parameters(), train.grad_clip))
-        optimizer.step()
+        optimisation_step(trainer.model, optimizer, loss, values, train, "evaluator", "train.lr", step)
         done = step + 1
         bar.update(1)
         if done % train.log_every == 0 or done == end:
@@ -265,7 +256,7 @@ def _resume(trainer: EvaluatorTrainer, optimizer: torch.optim.Optimizer, last_pa
     if not last_path.is_file():
         return 0
     saved = load_evaluator_checkpoint(last_path, trainer.device)
-    _require_same_config(last_path, saved.config, trainer.config, ignore=RESUMABLE_CHANGES)
+    require_no_differences(last_path, _differences(saved.config, trainer.config, ignore=RESUMABLE_CHANGES))
     if saved.training_state is None:
         raise CheckpointError(f"{last_path} holds no optimizer state and cannot be resumed")
     if (saved.actions, saved.styles, saved.data_sha256) != (trainer.actions, trainer.styles, trainer.data_sha256):
@@ -275,21 +266,5 @@ def _resume(trainer: EvaluatorTrainer, optimizer: torch.optim.Optimizer, last_pa
     return saved.step
 
 
-def _require_same_config(path: Path, saved: EvaluatorConfig, current: EvaluatorConfig, ignore: set[str]) -> None:
-    differences = _differences(dataclasses.asdict(saved), dataclasses.asdict(current), ignore)
-    if differences:
-        raise CheckpointError(
-            f"{path} was trained with a different config ({', '.join(differences[:5])}); "
-            "train into a new --out folder or restore the config"
-        )
-
-
-def _differences(old: dict, new: dict, ignore: set[str], prefix: str = "") -> list[str]:
-    found = []
-    for key in sorted((set(old) | set(new)) - ignore):
-        a, b = old.get(key), new.get(key)
-        if isinstance(a, dict) and isinstance(b, dict):
-            found += _differences(a, b, ignore, f"{prefix}{key}.")
-        elif a != b:
-            found.append(f"{prefix}{key}")
-    return found
+def _differences(saved: EvaluatorConfig, current: EvaluatorConfig, ignore: set[str]) -> list[str]:
+    return dict_differences(dataclasses.asdict(saved), dataclasses.asdict(current), ignore)

@@ -94,6 +94,11 @@ class WhisperEncoder:
             self._encode_mel(np.zeros((mel_bins, WHISPER_STRIDE), np.float32)).shape[1]
         )  # one probe frame
 
+    @property
+    def whisper_model(self):
+        """The loaded faster-whisper model (its decoder transcribes; the cascade baseline uses it)."""
+        return self._model
+
     def encode(self, audio_16k: np.ndarray) -> np.ndarray:
         if audio_16k.ndim != 1 or audio_16k.size < WHISPER_HOP * WHISPER_STRIDE:
             raise AudioError(f"{self.name} needs at least {WHISPER_HOP * WHISPER_STRIDE} mono samples")

@@ -74,18 +74,47 @@ def seed_step(seed: int, rank: int, step: int) -> np.random.Generator:
 
 def config_differences(old: ExperimentConfig, new: ExperimentConfig) -> list[str]:
     """Dotted keys whose values differ, ignoring keys that may change on resume."""
-    differences: list[str] = []
+    return dict_differences(config_to_dict(old), config_to_dict(new), RESUMABLE_CHANGES)
 
-    def walk(a: Any, b: Any, prefix: str) -> None:
+
+def dict_differences(old: dict, new: dict, ignore: set[str], prefix: str = "") -> list[str]:
+    """Dotted keys of two nested dicts whose values differ; keys named in `ignore` are skipped at any depth."""
+    found = []
+    for key in sorted((set(old) | set(new)) - ignore):
+        a, b = old.get(key), new.get(key)
         if isinstance(a, dict) and isinstance(b, dict):
-            for key in sorted(set(a) | set(b)):
-                if key not in RESUMABLE_CHANGES:
-                    walk(a.get(key), b.get(key), f"{prefix}{key}.")
+            found += dict_differences(a, b, ignore, f"{prefix}{key}.")
         elif a != b:
-            differences.append(prefix.rstrip("."))
+            found.append(f"{prefix}{key}")
+    return found
 
-    walk(config_to_dict(old), config_to_dict(new), "")
-    return differences
+
+def require_no_differences(path: Path, differences: list[str]) -> None:
+    """Refuse to continue or reuse a checkpoint trained with another config."""
+    if differences:
+        raise CheckpointError(
+            f"{path} was trained with a different config ({', '.join(differences[:5])}); "
+            "train into a new --out folder or restore the config"
+        )
+
+
+def set_learning_rate(optimizer: torch.optim.Optimizer, step: int, train: TrainConfig) -> float:
+    lr = learning_rate(step, train)
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    return lr
+
+
+def optimisation_step(model: nn.Module, optimizer: torch.optim.Optimizer, loss: torch.Tensor, values: dict[str, float],
+                      train: TrainConfig, what: str, lr_key: str, step: int) -> None:
+    """One update from `loss` (refused when it is not finite), with gradient clipping logged into `values`."""
+    if not torch.isfinite(loss):
+        raise SaymotionError(f"{what}: loss became {loss.item()} at step {step + 1}; lower {lr_key}")
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if train.grad_clip > 0:
+        values["grad_norm"] = float(nn.utils.clip_grad_norm_(model.parameters(), train.grad_clip))
+    optimizer.step()
 
 
 def run_stage(
@@ -109,18 +138,10 @@ def run_stage(
     tick = time.perf_counter()
     for step in range(start, end):
         rng = seed_step(stage.config.seed, context.rank, step)
-        lr = learning_rate(step, train)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
+        lr = set_learning_rate(optimizer, step, train)
         stage.model.train()
         loss, values = stage.loss(model, stage.batch(rng, per_rank_batch))
-        if not torch.isfinite(loss):
-            raise SaymotionError(f"{stage.kind}: loss became {loss.item()} at step {step + 1}; lower train.{stage.kind}.lr")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if train.grad_clip > 0:
-            values["grad_norm"] = float(nn.utils.clip_grad_norm_(stage.model.parameters(), train.grad_clip))
-        optimizer.step()
+        optimisation_step(stage.model, optimizer, loss, values, train, stage.kind, f"train.{stage.kind}.lr", step)
         done = step + 1
         bar.update(1)
         if context.is_main and (done % train.log_every == 0 or done == end):
@@ -154,19 +175,10 @@ def _per_rank_batch(batch_size: int, world_size: int) -> int:
     return batch_size // world_size
 
 
-def _require_same_config(path: Path, saved: ExperimentConfig, current: ExperimentConfig) -> None:
-    differences = config_differences(saved, current)
-    if differences:
-        raise CheckpointError(
-            f"{path} was trained with a different config ({', '.join(differences[:5])}); "
-            "train into a new --out folder or restore the config"
-        )
-
-
 def _finished(stage: Stage, final_path: Path) -> StageResult:
     """The stage's existing final model, if it was trained with the same config."""
     final = load_checkpoint(final_path, stage.kind)
-    _require_same_config(final_path, final.config, stage.config)
+    require_no_differences(final_path, config_differences(final.config, stage.config))
     return StageResult(final_path, final.step, True, final.metrics)
 
 
@@ -174,7 +186,7 @@ def _resume(stage: Stage, optimizer: torch.optim.Optimizer, last_path: Path, con
     if not last_path.is_file():
         return 0
     saved = load_checkpoint(last_path, stage.kind, device=context.device)
-    _require_same_config(last_path, saved.config, stage.config)
+    require_no_differences(last_path, config_differences(saved.config, stage.config))
     if saved.training_state is None:
         raise CheckpointError(f"{last_path} holds no optimizer state and cannot be resumed")
     stage.model.load_state_dict(saved.model.state_dict())
