@@ -5,9 +5,11 @@ For a recording with three instructions (default examples/three_steps.wav) it ru
 displacement between consecutive frames, mean over joints, metres) within the re-generated tokens
 around it, for the inpainted motion and for the steps' own codes merely concatenated (same decode,
 no inpainting). The bar is the largest frame-to-frame step in real data: every clip of a prepared
-dataset (--data). Writes benchmarks/results/multistep.json.
+dataset (--data). With --evaluator (a folder of `saymotion eval train`) the evaluator's action
+classifier labels each step's frames, checked against --expect. Writes benchmarks/results/multistep.json.
 
-    .venv/bin/python benchmarks/multistep.py [--model DIR] [--data DIR] [--audio FILE] [--seed 0]
+    .venv/bin/python benchmarks/multistep.py [--model DIR] [--data DIR] [--audio FILE] [--seed 0] \
+        [--evaluator DIR --expect walk,wave-left-hand,bow]
 
 examples/three_steps.wav was made with the repository's own speech command:
 
@@ -28,10 +30,12 @@ from common import RESULTS_DIR, machine
 from saymotion import fileio, settings
 from saymotion.config import downsampling_factor
 from saymotion.datasets.prepared import PreparedDataset
+from saymotion.evaluation.evaluator import Evaluator
 from saymotion.multistep import SEAM_TOKENS
 from saymotion.pipeline import Pipeline
 
 DEFAULT_AUDIO = settings.REPO_DIR / "examples" / "three_steps.wav"
+DEFAULT_EXPECTED = "walk,wave-left-hand,bow"  # the actions examples/three_steps.wav asks for, in order
 
 
 def frame_steps(joints: np.ndarray) -> np.ndarray:
@@ -65,12 +69,20 @@ def real_steps(data: Path) -> tuple[float, float, str]:
     return largest, float(np.percentile(np.concatenate(every), 99.9)), where
 
 
+def step_actions(evaluator_dir: Path, features: np.ndarray, frame_ranges: list[tuple[int, int]]) -> list[str]:
+    """The evaluator's action label for each step's frames of the continuous motion."""
+    evaluator = Evaluator.load(evaluator_dir)
+    return evaluator.evaluate_motions([features[start:end] for start, end in frame_ranges]).actions
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--audio", type=Path, default=DEFAULT_AUDIO, help="recording with several instructions")
     parser.add_argument("--model", type=Path, default=settings.default_model_dir())
     parser.add_argument("--data", type=Path, default=settings.default_prepared_dir(), help="prepared dataset folder")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--evaluator", type=Path, help="evaluator folder: classify each step's action")
+    parser.add_argument("--expect", default=DEFAULT_EXPECTED, help="expected actions, comma-separated (default: %(default)s)")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -105,12 +117,19 @@ def main() -> int:
         "seams_within_real_max": all(step <= real_max for step in inpainted),
         **machine(),
     }
+    if args.evaluator:
+        result["evaluator"] = str(args.evaluator)
+        result["step_actions"] = step_actions(args.evaluator, generated.motion.features[0], generated.frame_ranges)
+        result["expected_actions"] = args.expect.split(",")
+        result["actions_as_expected"] = result["step_actions"] == result["expected_actions"]
     fileio.write_json(RESULTS_DIR / "multistep.json", result)
     print(f"segments: {result['segments']}")
     print(f"seam max step (m): {[round(step, 4) for step in inpainted]} "
           f"(concatenated without inpainting: {[round(step, 4) for step in plain]})")
     print(f"real max step (m): {real_max:.4f} ({real_clip}); 99.9th percentile {real_p999:.4f}")
     print(f"seams within the real maximum: {result['seams_within_real_max']}")
+    if args.evaluator:
+        print(f"step actions: {result['step_actions']} (expected {result['expected_actions']})")
     print(f"-> {RESULTS_DIR / 'multistep.json'}")
     return 0
 

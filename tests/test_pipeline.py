@@ -12,6 +12,7 @@ import soundfile
 from saymotion import Motion, Pipeline
 from saymotion.bvh import read_bvh
 from saymotion.cli import main as cli_main
+from saymotion.config import max_tokens
 from saymotion.errors import SaymotionError
 
 
@@ -46,6 +47,20 @@ def test_generate_from_audio_file_array_or_text(pipeline: Pipeline, instruction:
     assert not np.array_equal(both.joints, from_file[0].joints)
     with pytest.raises(SaymotionError, match="sample rate"):
         pipeline.generate(audio=samples)
+
+
+def test_generate_rows_gives_each_instruction_its_own_condition_and_length(pipeline: Pipeline, instruction: Path):
+    generator = pipeline.generator
+    speech = pipeline.speech_features(instruction)
+    rows = [(speech, None), (None, "walks forward"), (speech, "slowly")]
+    batch = generator.generate_rows(rows, seconds=[1.0, 2.0, 1.6], seed=3)
+    assert [len(j) for j in batch.joints] == [20, 40, 32] and batch.token_counts == [5, 10, 8]
+    predicted = generator.generate_rows(rows, seed=3)
+    assert all(1 <= count <= max_tokens(generator.config) for count in predicted.token_counts)
+    with pytest.raises(SaymotionError, match="3 instructions"):
+        generator.generate_rows(rows, seconds=[1.0])
+    with pytest.raises(SaymotionError, match="a spoken instruction, a text, or both"):
+        generator.generate_rows([(None, None)])
 
 
 def test_motion_files(pipeline: Pipeline, tmp_path: Path):

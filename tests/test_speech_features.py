@@ -62,6 +62,20 @@ def test_whisper_refuses_too_little_audio(tiny_encoder):
         tiny_encoder.encode(np.ones(100, np.float32))
 
 
+def test_logmel_frames_line_up_with_whisper_frames(tiny_encoder):
+    logmel = load_encoder("logmel")
+    t = np.arange(int(1.23 * 16_000)) / 16_000
+    tone = (0.1 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    features = frame_features(logmel, tone)
+    assert features.shape == (len(tone) // 320, 160) == (len(frame_features(tiny_encoder, tone)), 160)
+    assert logmel.frame_rate == tiny_encoder.frame_rate
+    # Whisper's mel band of 440 Hz is the loudest of both stacked 10-ms frames, mid-clip.
+    middle = features[len(features) // 2].astype(np.float32).reshape(2, 80)
+    assert middle.argmax(1)[0] == middle.argmax(1)[1] and 5 <= middle.argmax(1)[0] <= 15
+    with pytest.raises(AudioError, match="at least 320"):
+        logmel.encode(np.ones(100, np.float32))
+
+
 def test_weights_are_checked_against_their_checksum():
     files = {"model.bin": b"not the weights"}
     with pytest.raises(SaymotionError, match="do not match their checksum"):
@@ -69,7 +83,7 @@ def test_weights_are_checked_against_their_checksum():
 
 
 def test_unknown_encoder_lists_the_known_ones():
-    with pytest.raises(SaymotionError, match="known: whisper-base, whisper-tiny.en, or hf:"):
+    with pytest.raises(SaymotionError, match="known: logmel, whisper-base, whisper-tiny.en, or hf:"):
         encoder_spec("wavlm")
 
 

@@ -45,6 +45,18 @@ def test_default_config_file_matches_the_dataclass_defaults():
     assert config_to_dict(load_config(CONFIGS / "default.toml")) == config_to_dict(ExperimentConfig())
 
 
+def test_ablation_configs_change_only_what_their_table_varies():
+    default = config_to_dict(ExperimentConfig())
+    for path in sorted((CONFIGS / "ablations").glob("*.toml")):
+        config = config_to_dict(load_config(path))
+        sections = [name for name, value in default.items() if isinstance(value, dict)]
+        changed = {f"{s}.{key}" for s in sections for key in default[s] if config[s][key] != default[s][key]}
+        allowed = {"condition.modalities", "data.instruction_kinds", "data.speech_encoder", "condition.audio_encoder",
+                   "condition.audio_tokens"}  # fmt: skip
+        assert changed and changed <= allowed, (path.name, changed)
+        assert config["train"] == default["train"], path.name  # same training budget as the shipped model
+
+
 def test_config_files_compose_and_overrides_win(tmp_path: Path):
     tiny = load_config(TINY)
     assert tiny.generator.dim == 32 and tiny.sample.guidance_audio == ExperimentConfig().sample.guidance_audio

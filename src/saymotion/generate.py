@@ -107,7 +107,6 @@ class MotionGenerator:
             self._text_encoder = SentenceEncoder(str(self.device))
         return self._text_encoder.encode([text])[0]
 
-    @torch.inference_mode()
     def generate(
         self,
         *,
@@ -120,10 +119,30 @@ class MotionGenerator:
     ) -> GeneratedMotion:
         """`num_samples` motions for one instruction; `sample` overrides the model's sampling settings
         (guidance scales, iterations, temperature, top-k)."""
+        if num_samples < 1:
+            raise SaymotionError("the number of samples must be at least 1")
+        lengths = None if seconds is None else [seconds] * num_samples
+        return self.generate_rows([(audio_features, text)] * num_samples, seconds=lengths, seed=seed, sample=sample)
+
+    @torch.inference_mode()
+    def generate_rows(
+        self,
+        rows: Sequence[tuple[np.ndarray | None, str | None]],
+        *,
+        seconds: Sequence[float] | None = None,
+        seed: int = 0,
+        sample: SampleConfig | None = None,
+    ) -> GeneratedMotion:
+        """One motion per (speech features, text) row, all sampled as one batch (evaluation runs
+        hundreds of instructions); `seconds` gives each row's length (default: predicted)."""
+        if not rows:
+            raise SaymotionError("give at least one instruction")
+        if seconds is not None and len(seconds) != len(rows):
+            raise SaymotionError(f"got {len(seconds)} lengths for {len(rows)} instructions")
         sample = sample or self.config.sample
-        cond = self._condition(audio_features, text, num_samples).to(self.device)
+        cond = self._condition_rows(rows).to(self.device)
         generator = torch.Generator(self.device).manual_seed(seed)
-        lengths = self._token_counts(cond, seconds, num_samples, generator)
+        lengths = self._token_counts(cond, seconds, generator)
         base = self.checkpoints["generator"].model.generate(lengths, cond, **masked_sampling(sample), generator=generator)
         codes = self.checkpoints["residual"].model.generate(
             base, lengths, cond, **residual_sampling(sample), generator=generator
@@ -148,10 +167,7 @@ class MotionGenerator:
         lengths = step_seconds(seconds, len(steps))
         cond = self._condition_rows(steps).to(self.device)
         generator = torch.Generator(self.device).manual_seed(seed)
-        if lengths is None:
-            counts = self.checkpoints["length"].model.predict(cond, generator)
-        else:
-            counts = torch.tensor([self._tokens_for_seconds(value) for value in lengths], device=self.device)
+        counts = self._token_counts(cond, lengths, generator)
         stitched = stitch_steps(self.checkpoints["generator"].model, self.checkpoints["residual"].model, cond, counts,
                                 sample, max_tokens(self.config), generator)
         factor = downsampling_factor(self.config)
@@ -161,11 +177,6 @@ class MotionGenerator:
     def decode_sequence(self, codes: torch.Tensor) -> GeneratedMotion:
         """The motion of one code sequence (N, Q) of any length."""
         return self._decode(codes[None], torch.tensor([len(codes)]))
-
-    def _condition(self, audio: np.ndarray | None, text: str | None, count: int) -> ConditionBatch:
-        if count < 1:
-            raise SaymotionError("the number of samples must be at least 1")
-        return self._condition_rows([(audio, text)] * count)
 
     def _condition_rows(self, rows: Sequence[tuple[np.ndarray | None, str | None]]) -> ConditionBatch:
         """A batch with one (speech features, text) condition per row; each distinct text is embedded once."""
@@ -187,10 +198,11 @@ class MotionGenerator:
             raise SaymotionError(f"speech features must be (frames, {audio_dim}) from {self.speech_encoder}, got {audio.shape}")
         return np.asarray(audio[: self.config.data.max_audio_frames], np.float32)
 
-    def _token_counts(self, cond: ConditionBatch, seconds: float | None, count: int, generator: torch.Generator) -> torch.Tensor:
+    def _token_counts(self, cond: ConditionBatch, seconds: Sequence[float] | None, generator: torch.Generator) -> torch.Tensor:
+        """Each row's length in tokens: the given seconds, or the length predictor's guess."""
         if seconds is None:
             return self.checkpoints["length"].model.predict(cond, generator)
-        return torch.full((count,), self._tokens_for_seconds(seconds), device=self.device)
+        return torch.tensor([self._tokens_for_seconds(value) for value in seconds], device=self.device)
 
     def _tokens_for_seconds(self, seconds: float) -> int:
         factor, limit = downsampling_factor(self.config), max_tokens(self.config)

@@ -96,15 +96,9 @@ def run_train(args: argparse.Namespace) -> int:
 def run_evaluation(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from saymotion.config import AUDIO, TEXT, prepared_dir, speech_dir
-    from saymotion.datasets.prepared import PreparedDataset
     from saymotion.errors import SaymotionError
     from saymotion.evaluation import protocol as p
-    from saymotion.evaluation.cascade import CASCADE_ASR, transcribe
-    from saymotion.evaluation.evaluator import Evaluator
     from saymotion.fileio import write_json
-    from saymotion.generate import MotionGenerator
-    from saymotion.training.sources import SpeechCorpus
 
     if args.reps is not None and args.reps < 1:
         raise SaymotionError(f"--reps must be at least 1, got {args.reps}")
@@ -114,51 +108,12 @@ def run_evaluation(args: argparse.Namespace) -> int:
     if args.reps is not None:
         protocol = dataclasses.replace(protocol, repetitions=args.reps)
     device = start_torch(args)
-    generator = MotionGenerator.load(args.checkpoint, device)
-    needed = {p.AUDIO: [AUDIO], p.TEXT: [TEXT], p.BOTH: [AUDIO, TEXT], p.CASCADE: [TEXT]}[args.condition]
-    missing = [m for m in needed if m not in generator.modalities]
-    if missing:
-        raise SaymotionError(
-            f"the model was not trained on {' and '.join(missing)}; it cannot be evaluated with --condition {args.condition}"
-        )
-    evaluator = Evaluator.load(args.evaluator, device)
-    dataset = PreparedDataset(args.data or prepared_dir(generator.config))
-    if len(evaluator.checkpoint.mean) != dataset.feature_dim:
-        raise SaymotionError(
-            f"the evaluator takes {len(evaluator.checkpoint.mean)}-d features, the dataset has {dataset.feature_dim}"
-        )
-    speech = None
-    if args.condition != p.TEXT:
-        speech = SpeechCorpus(args.speech or speech_dir(generator.config), generator.speech_encoder)
-    clips = p.seeded_subset(p.test_clips(dataset, args.split, args.condition, speech), protocol.max_clips)
-    transcripts = None
-    if args.condition == p.CASCADE:
-        utterances = {i.utterance for c in clips for i in c.instructions}
-        transcripts = transcribe(speech.root, [u for u in speech.utterances if u.id in utterances], args.threads or 0)
-    conditioner = p.Conditioner(args.condition, speech, transcripts)
-    setup = p.EvaluationSetup(generator, evaluator, dataset, args.split, clips, conditioner, protocol,
-                              predicted_length=args.predicted_length, seed=args.seed)  # fmt: skip
-    results = p.evaluate(setup, progress=not args.no_progress)
-    report = {
-        "condition": args.condition,
-        "split": args.split,
-        "clips": len(clips),
-        "protocol": dataclasses.asdict(protocol),
-        "lengths": "predicted" if args.predicted_length else "ground truth",
-        **results,
-        **p.provenance(setup, args.checkpoint.resolve(), args.evaluator.resolve(), speech),
-    }
-    if transcripts is not None:
-        report["transcription"] = {
-            "model": CASCADE_ASR,
-            "seconds": transcripts.seconds,
-            "audio_seconds": transcripts.audio_seconds,
-            "utterances": len(transcripts.texts),
-            "word_error_rate": transcripts.word_error_rate,
-        }
+    request = p.EvaluationRequest(args.checkpoint, args.evaluator, args.condition, protocol, args.split, args.data,
+                                  args.speech, args.predicted_length, args.seed, args.threads or 0)  # fmt: skip
+    report = p.run_evaluation(request, device, progress=not args.no_progress)
     write_json(args.out, report)
     for row in ("generated", "real"):
-        shown = ", ".join(f"{name} {value['mean']:.3f}±{value['ci95']:.3f}" for name, value in results[row].items())
+        shown = ", ".join(f"{name} {value['mean']:.3f}±{value['ci95']:.3f}" for name, value in report[row].items())
         print(f"{row}: {shown}")
     print(f"report: {args.out}")
     return 0

@@ -57,7 +57,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     features.add_argument(
         "--encoder",
         default="whisper-base",
-        help="whisper-base (default, 512-d), whisper-tiny.en (384-d), or hf:<transformers model id or folder>",
+        help="whisper-base (default, 512-d), whisper-tiny.en (384-d), logmel (160-d, no network), or hf:<transformers model id or folder>",
     )
     features.add_argument("--workers", type=int, default=os.cpu_count() or 1, help=WORKERS_HELP)
     features.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -36,12 +36,15 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
+import torch
 
-from saymotion.config import config_to_dict, downsampling_factor
+from saymotion.config import AUDIO as AUDIO_INPUT
+from saymotion.config import TEXT as TEXT_INPUT
+from saymotion.config import config_to_dict, downsampling_factor, prepared_dir, speech_dir
 from saymotion.datasets.prepared import PreparedDataset
 from saymotion.errors import SaymotionError
 from saymotion.evaluation import metrics
-from saymotion.evaluation.cascade import Transcripts
+from saymotion.evaluation.cascade import CASCADE_ASR, Transcripts, transcribe
 from saymotion.evaluation.evaluator import Evaluator, MotionEvaluation
 from saymotion.evaluation.provenance import config_sha256, git_commit, prepared_sha256, speech_sha256
 from saymotion.generate import GeneratedMotion, MotionGenerator
@@ -53,6 +56,7 @@ AUDIO, TEXT, BOTH, CASCADE = "audio", "text", "both", "cascade"
 CONDITIONS = (AUDIO, TEXT, BOTH, CASCADE)
 INSTRUCTION_KIND = "oral"
 REFERENCE_SPLIT = "val"  # the real sample the real row's FID is measured against
+GENERATION_BATCH = 32  # instructions sampled together: batching, not the protocol, sets the speed
 Item = TypeVar("Item")
 
 
@@ -135,13 +139,14 @@ class Conditioner:
         self.speech = speech
         self.transcripts = transcripts
 
-    def __call__(self, instruction: Instruction) -> dict[str, Any]:
+    def __call__(self, instruction: Instruction) -> tuple[np.ndarray | None, str | None]:
+        """The (speech features, text) row of `MotionGenerator.generate_rows`."""
         if self.condition == TEXT:
-            return {"text": instruction.text}
+            return None, instruction.text
         if self.condition == CASCADE:
-            return {"text": self.transcripts.texts[instruction.utterance]}
+            return None, self.transcripts.texts[instruction.utterance]
         features = self.speech.features(instruction.utterance)
-        return {"audio_features": features, "text": instruction.text if self.condition == BOTH else None}
+        return features, instruction.text if self.condition == BOTH else None
 
 
 @dataclass
@@ -224,11 +229,13 @@ class ProtocolRun:
         clips = [setup.clips[i] for i in order]
         chosen = [c.instructions[rng.integers(0, len(c.instructions))] for c in clips]
         texts = np.stack([self.text_embeddings[i.text] for i in chosen])
-        seeds = rng.integers(0, 2**31, len(clips))
-        motions = [self._generate(clip, instruction, int(seed), 1) for clip, instruction, seed in zip(clips, chosen, seeds)]
-        features = [m.features[0] for m in motions]
-        joints = [m.joints[0] for m in motions]
-        feet = motions[0].skeleton.feet
+        features, joints, feet = [], [], ()
+        for start in range(0, len(clips), GENERATION_BATCH):
+            batch = slice(start, start + GENERATION_BATCH)
+            motion = self._generate(clips[batch], chosen[batch], int(rng.integers(0, 2**31)))
+            features += motion.features
+            joints += motion.joints
+            feet = motion.skeleton.feet
         generated = motion_scores(setup.evaluator.evaluate_motions(features), joints, feet, clips, texts,
                                   self.real.evaluation.embeddings, rng, protocol)  # fmt: skip
         generated["multimodality"] = self._multimodality(clips, chosen, rng)
@@ -242,17 +249,20 @@ class ProtocolRun:
         picks = rng.choice(len(clips), min(protocol.mm_conditions, len(clips)), replace=False)
         samples = []
         for index in picks:
-            motion = self._generate(clips[index], chosen[index], int(rng.integers(0, 2**31)), protocol.mm_samples)
+            repeated = protocol.mm_samples
+            motion = self._generate([clips[index]] * repeated, [chosen[index]] * repeated, int(rng.integers(0, 2**31)))
             samples.append(self.setup.evaluator.evaluate_motions(motion.features).embeddings)
         return metrics.multimodality(np.stack(samples), rng, protocol.mm_pairs)
 
-    def _generate(self, clip: TestClip, instruction: Instruction, seed: int, samples: int) -> GeneratedMotion:
+    def _generate(self, clips: list[TestClip], instructions: list[Instruction], seed: int) -> GeneratedMotion:
+        """One motion per (clip, instruction), sampled as one batch."""
         setup = self.setup
-        seconds = None if setup.predicted_length else clip_seconds(setup.generator, clip.frames)
+        seconds = None if setup.predicted_length else [clip_seconds(setup.generator, c.frames) for c in clips]
+        rows = [setup.conditioner(instruction) for instruction in instructions]
         started = time.perf_counter()
-        motion = setup.generator.generate(**setup.conditioner(instruction), seconds=seconds, num_samples=samples, seed=seed)
+        motion = setup.generator.generate_rows(rows, seconds=seconds, seed=seed)
         self.generation_seconds += time.perf_counter() - started
-        self.generated_motions += samples
+        self.generated_motions += len(rows)
         return motion
 
 
@@ -316,3 +326,65 @@ def provenance(setup: EvaluationSetup, model_dir: Path, evaluator_path: Path, sp
             "speech_sha256": None if speech is None else speech_sha256(speech.root, setup.generator.speech_encoder),
         },
     }
+
+
+@dataclass(frozen=True)
+class EvaluationRequest:
+    """What `saymotion eval run` evaluates: a model under one condition with one protocol."""
+
+    model_dir: Path
+    evaluator_path: Path
+    condition: str
+    protocol: Protocol = FULL_PROTOCOL
+    split: str = "test"
+    data: Path | None = None  # default: the model's data.prepared_dir
+    speech: Path | None = None  # default: the model's data.speech_dir
+    predicted_length: bool = False
+    seed: int = 0
+    threads: int = 0  # for the cascade's speech recogniser (0: its default)
+
+
+def run_evaluation(request: EvaluationRequest, device: torch.device, progress: bool = True) -> dict[str, Any]:
+    """The report of one evaluation: scores, generation time, provenance (and the transcription's, for the cascade)."""
+    generator = MotionGenerator.load(request.model_dir, device)
+    needed = {AUDIO: [AUDIO_INPUT], TEXT: [TEXT_INPUT], BOTH: [AUDIO_INPUT, TEXT_INPUT], CASCADE: [TEXT_INPUT]}[request.condition]
+    missing = [m for m in needed if m not in generator.modalities]
+    if missing:
+        raise SaymotionError(
+            f"the model was not trained on {' and '.join(missing)}; it cannot be evaluated with --condition {request.condition}"
+        )
+    evaluator = Evaluator.load(request.evaluator_path, device)
+    dataset = PreparedDataset(request.data or prepared_dir(generator.config))
+    if len(evaluator.checkpoint.mean) != dataset.feature_dim:
+        raise SaymotionError(
+            f"the evaluator takes {len(evaluator.checkpoint.mean)}-d features, the dataset has {dataset.feature_dim}"
+        )
+    speech = None
+    if request.condition != TEXT:
+        speech = SpeechCorpus(request.speech or speech_dir(generator.config), generator.speech_encoder)
+    clips = seeded_subset(test_clips(dataset, request.split, request.condition, speech), request.protocol.max_clips)
+    transcripts = None
+    if request.condition == CASCADE:
+        utterances = {i.utterance for c in clips for i in c.instructions}
+        transcripts = transcribe(speech.root, [u for u in speech.utterances if u.id in utterances], request.threads)
+    setup = EvaluationSetup(generator, evaluator, dataset, request.split, clips,
+                            Conditioner(request.condition, speech, transcripts), request.protocol,
+                            predicted_length=request.predicted_length, seed=request.seed)  # fmt: skip
+    report = {
+        "condition": request.condition,
+        "split": request.split,
+        "clips": len(clips),
+        "protocol": dataclasses.asdict(request.protocol),
+        "lengths": "predicted" if request.predicted_length else "ground truth",
+        **evaluate(setup, progress=progress),
+        **provenance(setup, Path(request.model_dir).resolve(), Path(request.evaluator_path).resolve(), speech),
+    }
+    if transcripts is not None:
+        report["transcription"] = {
+            "model": CASCADE_ASR,
+            "seconds": transcripts.seconds,
+            "audio_seconds": transcripts.audio_seconds,
+            "utterances": len(transcripts.texts),
+            "word_error_rate": transcripts.word_error_rate,
+        }
+    return report

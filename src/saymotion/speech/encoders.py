@@ -7,7 +7,8 @@ n // 320 frames at 50 Hz (mel frames at 100 Hz, one trailing odd mel frame dropp
 log-mel normalised over the clip itself exactly as Whisper does over its padded window.
 
 Built in: `whisper-base` (512-d, default) and `whisper-tiny.en` (384-d), both CTranslate2
-conversions shipped on PyPI and checked against a sha256 at load. A user who is online can add any
+conversions shipped on PyPI and checked against a sha256 at load, and `logmel` (160-d: Whisper's
+log-mel spectrum with no pretrained network, for the paper's Table 5 "learned from scratch" row). A user who is online can add any
 transformers audio model (WavLM, HuBERT, wav2vec 2.0) by name, `hf:<hub id or local folder>`, or
 register another `EncoderSpec`; nothing else changes."""
 
@@ -115,6 +116,31 @@ class WhisperEncoder:
         return np.asarray(self._model.model.encode(batch, to_cpu=True))[0]
 
 
+class LogMelEncoder:
+    """Whisper's 80-bin log-mel spectrum, two 10-ms frames stacked into each 20-ms frame, so the
+    frames line up with the Whisper encoders' (50 Hz); no weights, the condition module learns
+    from the spectrum itself."""
+
+    name = "logmel"
+    frame_rate = WhisperEncoder.frame_rate
+    mel_bins = 80
+    # No weights to hash: the digest names the computation, so cached features stay matched to it.
+    weights_sha256 = hashlib.sha256(b"whisper log-mel, 80 bins, 2 frames stacked, v1").hexdigest()
+
+    def __init__(self, threads: int = 0):
+        from faster_whisper.feature_extractor import FeatureExtractor
+
+        self._extract = FeatureExtractor(feature_size=self.mel_bins)
+        self.dim = self.mel_bins * WHISPER_STRIDE
+
+    def encode(self, audio_16k: np.ndarray) -> np.ndarray:
+        if audio_16k.ndim != 1 or audio_16k.size < WHISPER_HOP * WHISPER_STRIDE:
+            raise AudioError(f"{self.name} needs at least {WHISPER_HOP * WHISPER_STRIDE} mono samples")
+        mel = self._extract(audio_16k, padding=0)
+        frames = mel.shape[1] // WHISPER_STRIDE
+        return np.ascontiguousarray(mel[:, : frames * WHISPER_STRIDE].T).reshape(frames, self.dim)
+
+
 def _package_data(module_name: str, subdir: str) -> Path:
     return Path(importlib.import_module(module_name).__file__).parent / subdir
 
@@ -189,6 +215,7 @@ def register_encoder(spec: EncoderSpec) -> None:
 
 register_encoder(EncoderSpec("whisper-base", _load_whisper_base))  # 512-d, MIT
 register_encoder(EncoderSpec("whisper-tiny.en", _load_whisper_tiny_en))  # 384-d, MIT
+register_encoder(EncoderSpec("logmel", LogMelEncoder))  # 160-d, no weights
 
 
 def encoder_spec(name: str) -> EncoderSpec:

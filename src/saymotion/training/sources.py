@@ -56,12 +56,16 @@ def open_sources(config: ExperimentConfig, with_speech: bool) -> TrainingSources
 def load_conditions(
     config: ExperimentConfig, sources: TrainingSources, clip_ids: list[str], split: str, cache: TextEmbeddingCache
 ) -> ClipConditions:
-    """Per clip (in `clip_ids` order), the speech features and text embeddings of the split's instructions."""
+    """Per clip (in `clip_ids` order), the speech features and text embeddings of the split's
+    instructions of the kinds in data.instruction_kinds."""
+    kinds = set(config.data.instruction_kinds)
     index = {clip: row for row, clip in enumerate(clip_ids)}
     audio: list[list[np.ndarray]] = [[] for _ in clip_ids]
     text: list[list[np.ndarray]] = [[] for _ in clip_ids]
     if sources.speech is not None:
         for utterance in sources.speech.split(split):
+            if utterance.kind not in kinds:
+                continue
             rows = [index[clip] for clip in utterance.clips if clip in index]
             if rows:
                 features = sources.speech.features(utterance.id)
@@ -70,7 +74,7 @@ def load_conditions(
     if TEXT in config.condition.modalities:
         texts_by_clip = defaultdict(list)
         for description in sources.motion.descriptions(split):
-            if description.clip in index:
+            if description.clip in index and description.kind in kinds:
                 texts_by_clip[description.clip].append(description.text)
         embeddings = cache.embed([t for texts in texts_by_clip.values() for t in texts])
         for clip, texts in texts_by_clip.items():

@@ -1,0 +1,129 @@
+"""Tables 2, 5 and 6 of the paper on our data: models that differ in one choice, each trained by
+the repo's own command from a config in configs/ablations/ (the default's architecture and
+training budget) and scored by `saymotion eval run`'s protocol on the test split's oral
+instructions (text for text models, audio of held-out voices for audio models).
+
+- table2: text model vs audio model, each trained on original vs oral descriptions.
+- table5: speech encoder: frozen whisper-base, frozen whisper-tiny.en, log-mel learned from scratch
+  (cache their features first: saymotion speech features --speech SDIR --encoder whisper-tiny.en|logmel).
+- table6: condition compression: average pooling to 8/32/64 tokens, conv1d, transformer with a
+  class token, memory retrieval.
+
+Every model reuses one trained tokenizer (--tokenizer) and trains its generator, residual and
+length stages into RUNS/<config name> (a model folder that `saymotion generate --model` reads);
+training and reports resume where they stopped. Writes
+benchmarks/results/<table>.md and the reports under benchmarks/results/eval/<table>/.
+
+    .venv/bin/python benchmarks/ablation_tables.py table6 --evaluator DIR --tokenizer RUN/tokenizer/model.pt \\
+        --runs /tmp/ablations --data PREP --speech SPEECH [--reps 20] [--device cuda]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+from common import RESULTS_DIR, commit
+from eval_tables import REPORTS_DIR, header, provenance_line, report_for, row
+
+from saymotion import fileio, settings
+from saymotion.checkpoint import run_file
+from saymotion.evaluation import protocol as p
+
+CONFIGS = settings.REPO_DIR / "configs" / "ablations"
+# table -> (title, row label, config name, condition)
+TABLES = {
+    "table2": ("Table 2 analog: text vs audio models, trained on original vs oral descriptions", [
+        ("text model, original descriptions", "table2-text-original", p.TEXT),
+        ("text model, oral descriptions", "table2-text-oral", p.TEXT),
+        ("audio model, original descriptions", "table2-audio-original", p.AUDIO),
+        ("audio model, oral descriptions", "table2-audio-oral", p.AUDIO),
+    ]),
+    "table5": ("Table 5 analog: speech encoder of the audio model", [
+        ("whisper-base (frozen)", "audio-only", p.AUDIO),
+        ("whisper-tiny.en (frozen)", "table5-whisper-tiny-en", p.AUDIO),
+        ("log-mel, learned from scratch", "table5-logmel", p.AUDIO),
+    ]),
+    "table6": ("Table 6 analog: compressing the speech features into the condition", [
+        ("average pooling to 8 tokens", "table6-avgpool8", p.AUDIO),
+        ("average pooling to 32 tokens", "table6-avgpool32", p.AUDIO),
+        ("average pooling to 64 tokens", "table6-avgpool64", p.AUDIO),
+        ("conv1d", "table6-conv1d", p.AUDIO),
+        ("transformer encoder, class token", "table6-transformer", p.AUDIO),
+        ("memory retrieval (ours, paper eq. 1)", "audio-only", p.AUDIO),
+    ]),
+}  # fmt: skip
+STAGES = ("generator", "residual", "length")
+
+
+def train(config: str, args: argparse.Namespace) -> Path:
+    """The config's model, trained (or resumed, or found finished) with `saymotion train`; the
+    shared tokenizer is copied in first so that the run folder is a complete model."""
+    run = args.runs / config
+    tokenizer = run_file(run, "tokenizer")
+    if not tokenizer.is_file():
+        tokenizer.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(args.tokenizer, tokenizer)
+    for stage in STAGES:
+        command = [sys.executable, "-m", "saymotion", "train", stage, "--config", str(CONFIGS / f"{config}.toml"),
+                   "--out", str(run), "--device", args.device, "--no-progress"]  # fmt: skip
+        command += [option for name in ("data", "speech") if getattr(args, name) for option in (f"--{name}", str(getattr(args, name)))]
+        if args.threads:
+            command += ["--threads", str(args.threads)]
+        command += [option for override in args.set for option in ("--set", override)]
+        subprocess.run(command, check=True)
+    return run
+
+
+def markdown(table: str, rows: list[tuple[str, dict]]) -> str:
+    title, _ = TABLES[table]
+    first = rows[0][1]
+    lines = [f"# {title}", "", provenance_line(first, f".venv/bin/python benchmarks/ablation_tables.py {table}"),
+             "Model configs: `configs/ablations/` (sha256 of each in its report).", "", *header(),
+             row("real motion", first["real"]), *[row(label, report["generated"]) for label, report in rows]]  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("table", choices=sorted(TABLES))
+    parser.add_argument("--evaluator", type=Path, required=True, help="evaluator folder (saymotion eval train)")
+    parser.add_argument("--tokenizer", type=Path, required=True, help="trained tokenizer checkpoint shared by every model")
+    parser.add_argument("--runs", type=Path, required=True, help="folder for the models' training runs")
+    parser.add_argument("--data", type=Path, help="prepared dataset (default: the configs')")
+    parser.add_argument("--speech", type=Path, help="speech corpus (default: the configs')")
+    parser.add_argument("--reps", type=int, help="repetitions (default: 20, or 3 with --quick)")
+    parser.add_argument("--quick", action="store_true", help="a smoke test: few clips, small counts (saymotion eval run --quick)")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
+    parser.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="config override for every model's training, e.g. train.generator.steps=500 (repeatable)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    from saymotion.training.distributed import resolve_device
+
+    device = resolve_device(args.device)
+    protocol = p.QUICK_PROTOCOL if args.quick else p.FULL_PROTOCOL
+    if args.reps:
+        protocol = dataclasses.replace(protocol, repetitions=args.reps)
+    current = commit()
+    rows = []
+    for label, config, condition in TABLES[args.table][1]:
+        run = train(config, args)
+        request = p.EvaluationRequest(run, args.evaluator, condition, protocol, data=args.data, speech=args.speech,
+                                      threads=args.threads or 0)  # fmt: skip
+        rows.append((label, report_for(REPORTS_DIR / args.table / f"{config}.json", request, device, current)))
+    text = markdown(args.table, rows)
+    fileio.write_text(RESULTS_DIR / f"{args.table}.md", text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

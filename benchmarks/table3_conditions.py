@@ -1,0 +1,109 @@
+"""Table 3 of the paper on our data: real motion, and one model instructed by text, by audio of
+held-out voices, by audio + text, and by the cascade (Whisper tiny.en transcript -> text path), each
+scored by `saymotion eval run`'s protocol on the test split. Writes one report per condition to
+benchmarks/results/eval/<condition>.json, the table to benchmarks/results/table3.md, and the
+headline figures (with Table 4's speeds when benchmarks/results/table4.json exists) to
+benchmarks/results/summary.json.
+
+A report already written at the same commit with the same protocol is reused, so an interrupted
+run continues where it stopped.
+
+    .venv/bin/python benchmarks/table3_conditions.py --evaluator DIR [--model DIR] [--data DIR] \\
+        [--speech DIR] [--reps 20] [--max-clips 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+import torch
+from common import RESULTS_DIR, commit
+from eval_tables import REPORTS_DIR, header, provenance_line, report_for, row
+
+from saymotion import fileio, settings
+from saymotion.evaluation import protocol as p
+
+ROWS = ((p.TEXT, "text"), (p.AUDIO, "audio (held-out voices)"), (p.BOTH, "audio + text"), (p.CASCADE, "cascade (ASR -> text)"))
+COMMAND = ".venv/bin/python benchmarks/table3_conditions.py"
+
+
+def markdown(reports: dict[str, dict]) -> str:
+    first = next(iter(reports.values()))
+    lines = [
+        "# Table 3 analog: instructing one model by text, audio, both, or a cascade",
+        "",
+        provenance_line(first, COMMAND) + f" Model config sha256 `{first['model']['config_sha256'][:12]}`.",
+        "",
+        *header(),
+        row("real motion", first["real"]),
+        *[row(title, reports[condition]["generated"]) for condition, title in ROWS if condition in reports],
+    ]
+    if p.CASCADE in reports:
+        asr = reports[p.CASCADE]["transcription"]
+        lines += ["", f"Cascade transcripts ({asr['model']}): word error rate {asr['word_error_rate']:.3f} "
+                  f"over {asr['utterances']} utterances."]  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def summary(reports: dict[str, dict], current: str) -> dict:
+    def mean(condition: str, part: str, name: str) -> float | None:
+        return round(reports[condition][part][name]["mean"], 4) if condition in reports else None
+
+    result = {
+        "r_precision_top3_audio": mean(p.AUDIO, "generated", "r_precision_top3"),
+        "r_precision_top3_text": mean(p.TEXT, "generated", "r_precision_top3"),
+        "r_precision_top3_real": mean(next(iter(reports)), "real", "r_precision_top3"),
+        "fid_audio": mean(p.AUDIO, "generated", "fid"),
+        "fid_text": mean(p.TEXT, "generated", "fid"),
+        "action_accuracy_audio": mean(p.AUDIO, "generated", "action_accuracy"),
+        "style_accuracy_audio": mean(p.AUDIO, "generated", "style_accuracy"),
+        "samples_per_s_end2end": None,
+        "samples_per_s_cascade": None,
+        "repetitions": next(iter(reports.values()))["protocol"]["repetitions"],
+        "commit": current,
+        "sources": {"table3": "benchmarks/table3_conditions.py"},
+    }
+    speed_path = RESULTS_DIR / "table4.json"
+    if speed_path.is_file():
+        speed = fileio.read_json(speed_path)
+        result["samples_per_s_end2end"] = speed["samples_per_s_end2end"]
+        result["samples_per_s_cascade"] = speed["samples_per_s_cascade"]
+        result["sources"]["table4"] = f"benchmarks/table4_speed.py at {speed['commit']}"
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--evaluator", type=Path, required=True, help="evaluator folder (saymotion eval train)")
+    parser.add_argument("--model", type=Path, default=settings.default_model_dir())
+    parser.add_argument("--data", type=Path, help="prepared dataset (default: the model's)")
+    parser.add_argument("--speech", type=Path, help="speech corpus (default: the model's)")
+    parser.add_argument("--reps", type=int, default=p.FULL_PROTOCOL.repetitions)
+    parser.add_argument("--max-clips", type=int, default=0, help="a seeded subset of the test clips (0: all)")
+    parser.add_argument("--conditions", default=",".join(c for c, _ in ROWS), help="comma-separated (default: %(default)s)")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    protocol = dataclasses.replace(p.FULL_PROTOCOL, repetitions=args.reps, max_clips=args.max_clips)
+    request = p.EvaluationRequest(args.model, args.evaluator, p.TEXT, protocol, data=args.data, speech=args.speech,
+                                  threads=args.threads)  # fmt: skip
+    current = commit()
+    conditions = args.conditions.split(",")
+    unknown = sorted(set(conditions) - set(p.CONDITIONS))
+    if unknown:
+        raise SystemExit(f"unknown conditions {unknown}; choose from {list(p.CONDITIONS)}")
+    reports = {
+        c: report_for(REPORTS_DIR / f"{c}.json", dataclasses.replace(request, condition=c), torch.device("cpu"), current)
+        for c in conditions
+    }
+    fileio.write_text(RESULTS_DIR / "table3.md", markdown(reports))
+    fileio.write_json(RESULTS_DIR / "summary.json", summary(reports, current))
+    print(markdown(reports))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
