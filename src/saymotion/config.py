@@ -24,6 +24,7 @@ AUDIO = "audio"
 TEXT = "text"
 MODALITIES = (AUDIO, TEXT)
 AUDIO_ENCODERS = ("memory", "avgpool", "conv1d", "transformer_cls")
+INSTRUCTION_KINDS = ("original", "oral")  # written captions, and spoken-style rewrites of them
 STAGES = ("tokenizer", "generator", "residual", "length")
 
 
@@ -42,6 +43,9 @@ class DataConfig:
     mirror: bool = True  # the tokenizer also learns every training clip mirrored left/right
     max_frames: int = 196  # longest motion the generator sees or makes (~10 s); longer clips are cropped
     max_audio_frames: int = 1500  # longest speech feature sequence used as a condition
+    # Which descriptions (and their utterances) condition the generator stages; one kind alone
+    # trains the paper's Table 2 models ("original" vs "oral" descriptions).
+    instruction_kinds: list[str] = field(default_factory=lambda: list(INSTRUCTION_KINDS))
 
 
 @dataclass
@@ -119,7 +123,7 @@ class TrainConfig:
 @dataclass
 class TrainPlan:
     tokenizer: TrainConfig = field(default_factory=lambda: TrainConfig(steps=4500))
-    generator: TrainConfig = field(default_factory=lambda: TrainConfig(steps=1200, warmup_steps=300))
+    generator: TrainConfig = field(default_factory=lambda: TrainConfig(steps=3600, warmup_steps=300))
     residual: TrainConfig = field(default_factory=lambda: TrainConfig(steps=500, warmup_steps=200))
     length: TrainConfig = field(default_factory=lambda: TrainConfig(steps=250, lr=1e-3, warmup_steps=50))
 
@@ -153,6 +157,9 @@ class ExperimentConfig:
 
 def validate(config: ExperimentConfig) -> None:
     """Cross-field checks that a type check cannot express."""
+    kinds = config.data.instruction_kinds
+    if not kinds or set(kinds) - set(INSTRUCTION_KINDS):
+        raise ConfigError(f"data.instruction_kinds must be a non-empty subset of {list(INSTRUCTION_KINDS)}, got {kinds}")
     condition = config.condition
     unknown = set(condition.modalities) - set(MODALITIES)
     if unknown or not condition.modalities:
