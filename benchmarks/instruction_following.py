@@ -16,6 +16,7 @@ import torch
 from common import RESULTS_DIR, machine
 
 from saymotion import Pipeline, fileio, settings
+from saymotion.evaluation.metrics import wrist_travel
 
 SAMPLES = 8
 CONDITIONS = {
@@ -23,11 +24,6 @@ CONDITIONS = {
     "text: wave your right hand": {"text": "wave your right hand"},
     "audio: examples/wave_left_hand.wav": {"audio": settings.REPO_DIR / "examples" / "wave_left_hand.wav"},
 }
-
-
-def wrist_travel(joints: np.ndarray, names: tuple[str, ...], wrist: str) -> float:
-    relative = joints[:, names.index(wrist)] - joints[:, names.index("Chest")]
-    return float(np.linalg.norm(np.diff(relative, axis=0), axis=-1).sum())
 
 
 def main() -> int:

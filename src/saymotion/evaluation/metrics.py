@@ -120,3 +120,9 @@ def foot_skating_ratio(motions: list[np.ndarray], feet: tuple[int, ...]) -> floa
     if transitions == 0:
         raise ValueError("foot skating needs motions of at least 2 frames")
     return skating / transitions
+
+
+def wrist_travel(joints: np.ndarray, names: tuple[str, ...], wrist: str, reference: str = "Chest") -> float:
+    """Path length (metres) of a wrist relative to the chest: how much a hand moves, whatever the body does."""
+    relative = joints[:, names.index(wrist)] - joints[:, names.index(reference)]
+    return float(np.linalg.norm(np.diff(relative, axis=0), axis=-1).sum())
