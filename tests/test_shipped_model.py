@@ -3,13 +3,15 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from saymotion import Pipeline
-from saymotion.checkpoint import KINDS
+from saymotion.checkpoint import KINDS, load_checkpoint
+from saymotion.config import config_to_dict
 from saymotion.evaluation.metrics import wrist_travel
 from saymotion.generate import model_files
 from saymotion.settings import REPO_DIR, default_model_dir
@@ -39,5 +41,7 @@ def test_shipped_model_is_complete_and_small():
     assert sorted(files) == sorted(KINDS)
     total = sum(path.stat().st_size for path in MODEL.rglob("*") if path.is_file())
     assert total <= MAX_BYTES, f"shipped model folder is {total / 1e6:.1f} MB"
-    assert (MODEL / "config.json").is_file()
+    config = json.loads((MODEL / "config.json").read_text())
+    for kind, path in files.items():  # each stage's own training settings, as it ran them
+        assert config["train"][kind] == config_to_dict(load_checkpoint(path, kind).config)["train"][kind], kind
     assert {path.name for path in (MODEL / "logs").glob("*.csv")} >= {f"{kind}-train.csv" for kind in KINDS}

@@ -130,9 +130,17 @@ def export_model(run_dir: Path, out_dir: Path, half: bool) -> dict[str, Path]:
     for kind, checkpoint in checkpoints.items():
         paths[kind] = exported_file(out_dir, kind)
         save_checkpoint(paths[kind], checkpoint, half=half, resumable=False)
-    write_json(out_dir / "config.json", config_to_dict(checkpoints["generator"].config))
+    write_json(out_dir / "config.json", exported_config(checkpoints))
     _copy_logs(run_dir, out_dir / "logs")
     return paths
+
+
+def exported_config(checkpoints: dict[str, Checkpoint]) -> dict:
+    """The generator's config with each stage's training settings as that stage ran them: a stage
+    continued after an edit of the config file records the new values, its siblings keep theirs."""
+    config = config_to_dict(checkpoints["generator"].config)
+    config["train"] = {kind: config_to_dict(checkpoint.config)["train"][kind] for kind, checkpoint in checkpoints.items()}
+    return config
 
 
 def _copy_logs(run_dir: Path, logs_dir: Path) -> None:
