@@ -26,7 +26,7 @@ from latency import INSTRUCTION_SECONDS, REPEATS, five_second_instruction, timed
 from saymotion import fileio, settings
 from saymotion.audio import SAMPLE_RATE, read_audio
 from saymotion.config import config_to_dict
-from saymotion.evaluation.cascade import CASCADE_ASR, word_error_rate
+from saymotion.evaluation.cascade import CASCADE_ASR, transcribe_waveform, word_error_rate
 from saymotion.evaluation.provenance import config_sha256, speech_sha256
 from saymotion.pipeline import Pipeline
 from saymotion.speech.corpus import read_manifest
@@ -54,8 +54,7 @@ class Paths:
         return self.pipeline.generate(audio=(waveform, SAMPLE_RATE), seed=0)
 
     def transcribe(self, waveform) -> str:
-        segments, _ = self.recogniser.transcribe(waveform, language="en", beam_size=5)
-        return " ".join(segment.text.strip() for segment in segments).strip()
+        return transcribe_waveform(self.recogniser, waveform)
 
     def cascade(self, waveform):
         return self.pipeline.generate(text=self.transcribe(waveform) or ".", seed=0)

@@ -9,6 +9,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from saymotion.audio import read_audio
 from saymotion.errors import SaymotionError
 from saymotion.speech.corpus import Utterance
@@ -32,8 +34,7 @@ def transcribe(speech_dir: Path, utterances: list[Utterance], threads: int = 0) 
     texts: dict[str, str] = {}
     started = time.perf_counter()
     for utterance in utterances:
-        segments, _ = model.transcribe(read_audio(speech_dir / utterance.path), language="en", beam_size=5)
-        texts[utterance.id] = " ".join(segment.text.strip() for segment in segments).strip()
+        texts[utterance.id] = transcribe_waveform(model, read_audio(speech_dir / utterance.path))
         if not texts[utterance.id]:
             raise SaymotionError(f"{CASCADE_ASR} heard no words in {speech_dir / utterance.path}")
     seconds = time.perf_counter() - started
@@ -43,6 +44,12 @@ def transcribe(speech_dir: Path, utterances: list[Utterance], threads: int = 0) 
         audio_seconds=sum(u.duration for u in utterances),
         word_error_rate=word_error_rate([u.text for u in utterances], [texts[u.id] for u in utterances]),
     )
+
+
+def transcribe_waveform(model, waveform: np.ndarray) -> str:
+    """The transcript of a 16 kHz waveform by a faster-whisper model: English, beam search of 5."""
+    segments, _ = model.transcribe(waveform, language="en", beam_size=5)
+    return " ".join(segment.text.strip() for segment in segments).strip()
 
 
 def words(text: str) -> list[str]:
