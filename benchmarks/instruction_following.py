@@ -1,6 +1,7 @@
 """Does the model move the side it is told to? Wrist travel (path length of each wrist relative to
 the chest, metres, mean over 8 samples) for "wave your left/right hand" as text and for the
-bundled recording examples/wave_left_hand.wav. Writes benchmarks/results/instruction_following.json.
+bundled recordings examples/wave_{left,right}_hand.wav ("could you wave your left/right hand like
+a tired old man?", a voice held out of training). Writes benchmarks/results/instruction_following.json.
 
     .venv/bin/python benchmarks/instruction_following.py [--model DIR]
 """
@@ -22,7 +23,10 @@ SAMPLES = 8
 CONDITIONS = {
     "text: wave your left hand": {"text": "wave your left hand"},
     "text: wave your right hand": {"text": "wave your right hand"},
-    "audio: examples/wave_left_hand.wav": {"audio": settings.REPO_DIR / "examples" / "wave_left_hand.wav"},
+    **{
+        f"audio: examples/wave_{side}_hand.wav": {"audio": settings.REPO_DIR / "examples" / f"wave_{side}_hand.wav"}
+        for side in ("left", "right")
+    },
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -119,7 +120,8 @@ def test_segment_and_frame_pool_average_only_valid_frames():
     assert new_lengths.tolist() == [2, 1]
 
 
-@pytest.mark.parametrize("encoder,tokens", [("memory", 2), ("avgpool", 2), ("conv1d", 2), ("transformer_cls", 1)])
+# Audio tokens: the encoder's own (2, or 1 for the class token) and the meaning token.
+@pytest.mark.parametrize("encoder,tokens", [("memory", 3), ("avgpool", 3), ("conv1d", 3), ("transformer_cls", 2)])
 def test_audio_encoders_ignore_padding_and_dropped_modalities(encoder, tokens):
     torch.manual_seed(0)
     config = ConditionConfig(**{**TINY_CONDITION.__dict__, "audio_encoder": encoder, "audio_pool": 1})
@@ -128,8 +130,7 @@ def test_audio_encoders_ignore_padding_and_dropped_modalities(encoder, tokens):
     out = model(batch)
     assert out.shape == (3, tokens + 1, 16)
     # Garbage after each sequence's end changes nothing.
-    padded = ConditionBatch(torch.cat([batch.audio, 50 * torch.randn(3, 5, AUDIO_DIM)], 1), batch.audio_lengths,
-                            batch.text, batch.use_audio, batch.use_text)
+    padded = replace(batch, audio=torch.cat([batch.audio, 50 * torch.randn(3, 5, AUDIO_DIM)], 1))
     torch.testing.assert_close(model(padded), out, atol=1e-4, rtol=0)
     # A dropped modality is its null tokens, whatever the input was.
     null = model(batch.restricted(audio=False, text=False))
@@ -137,6 +138,44 @@ def test_audio_encoders_ignore_padding_and_dropped_modalities(encoder, tokens):
     torch.testing.assert_close(out[1, :tokens], null[1, :tokens])  # example 1 had no audio
     torch.testing.assert_close(out[2, tokens:], null[2, tokens:])  # example 2 had no text
     assert not torch.allclose(out[0], null[0])
+
+
+def test_meaning_token_reads_predicted_meaning_like_text_and_is_aligned_to_the_words_spoken():
+    torch.manual_seed(0)
+    model = ConditionEncoder(TINY_CONDITION, AUDIO_DIM, TEXT_DIM).eval()
+    batch = condition_batch(with_audio=(True, True, False), with_text=(False, False, False))
+    tokens, meaning = model.encode(batch)
+    assert tokens.shape == (3, TINY_CONDITION.audio_tokens + 2, 16)
+    torch.testing.assert_close(meaning.norm(dim=-1), torch.ones(3))
+    # The meaning token is the written-instruction projection of the predicted meaning.
+    as_text = model(replace(batch, text=meaning, use_text=torch.ones(3, dtype=torch.bool)))
+    torch.testing.assert_close((tokens[:2, -2] - model.audio_type), (as_text[:2, -1] - model.text_type))
+    # No words known: no loss. Words known: 1 - cosine on the rows with audio only (row 2 has none).
+    assert model.alignment_loss(meaning, batch).item() == 0.0
+    spoken = torch.stack([meaning[0].detach(), -meaning[1].detach(), meaning[2].detach()])
+    loss = model.alignment_loss(meaning, replace(batch, spoken_text=spoken))
+    assert loss.item() == pytest.approx(TINY_CONDITION.align_weight * (0 + 2) / 2, abs=1e-5)
+    # align_weight 0: no meaning token, no loss.
+    plain = ConditionEncoder(replace(TINY_CONDITION, align_weight=0.0), AUDIO_DIM, TEXT_DIM)
+    plain_tokens, plain_meaning = plain.encode(batch)
+    assert plain_meaning is None and plain_tokens.shape[1] == TINY_CONDITION.audio_tokens + 1
+
+
+def test_alignment_loss_trains_the_audio_encoder_towards_the_words():
+    torch.manual_seed(0)
+    model = ConditionEncoder(TINY_CONDITION, AUDIO_DIM, TEXT_DIM)
+    batch = condition_batch(with_audio=(True, True, True))
+    targets = torch.nn.functional.normalize(torch.randn(3, TEXT_DIM), dim=-1)
+    batch = replace(batch, spoken_text=targets)
+    optimiser = torch.optim.Adam(model.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(60):
+        loss = model.alignment_loss(model.encode(batch)[1], batch)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.2 * losses[0]
 
 
 # --- masking, sampling, guidance ----------------------------------------------------------------
@@ -243,8 +282,8 @@ def test_residual_transformer_sums_lower_layers_and_keeps_the_base_layer():
     summed = model.embed_lower_layers(codes, torch.tensor([1, 3]))
     torch.testing.assert_close(summed[0], model.code_embeddings[0][codes[0, :, 0]])
     torch.testing.assert_close(summed[1], sum(model.code_embeddings[j][codes[1, :, j]] for j in range(3)))
-    loss, accuracy = model.train()(codes, torch.tensor([5, 3]), _two(condition_batch()))
-    assert torch.isfinite(loss) and 0 <= accuracy.item() <= 1
+    loss, values = model.train()(codes, torch.tensor([5, 3]), _two(condition_batch()))
+    assert torch.isfinite(loss) and 0 <= values["accuracy"].item() <= 1
     base = torch.randint(0, 20, (3, 6))
     lengths = torch.tensor([6, 2, 4])
     out = model.eval().generate(base, lengths, condition_batch(), temperature=1.0, top_k=5, scale=2.0,
@@ -256,7 +295,7 @@ def test_residual_transformer_sums_lower_layers_and_keeps_the_base_layer():
 
 
 def _two(batch: ConditionBatch) -> ConditionBatch:
-    return ConditionBatch(batch.audio[:2], batch.audio_lengths[:2], batch.text[:2], batch.use_audio[:2], batch.use_text[:2])
+    return ConditionBatch(*(getattr(batch, name)[:2] for name in batch.__dataclass_fields__))
 
 
 @pytest.mark.slow

@@ -3,6 +3,7 @@ dataset (tests/synthetic.py)."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import subprocess
@@ -154,6 +155,20 @@ def test_stored_config_is_forced_back_on_load(tmp_path: Path):
     assert sum(p.numel() for p in loaded.model.parameters()) == sum(p.numel() for p in checkpoint.model.parameters())
 
 
+def test_checkpoint_from_before_the_meaning_token_rebuilds_without_it(tmp_path: Path):
+    checkpoint = tiny_checkpoint("generator")
+    checkpoint.config = dataclasses.replace(
+        checkpoint.config, condition=dataclasses.replace(checkpoint.config.condition, align_weight=0.0)
+    )
+    checkpoint.model = build_model("generator", checkpoint.config, checkpoint.dims)
+    save_checkpoint(tmp_path / "old.pt", checkpoint)
+    payload = torch.load(tmp_path / "old.pt", weights_only=True)
+    del payload["config"]["condition"]["align_weight"]  # as written before the setting existed
+    torch.save(payload, tmp_path / "old.pt")
+    loaded = load_checkpoint(tmp_path / "old.pt", "generator")
+    assert loaded.config.condition.align_weight == 0.0 and loaded.model.condition.meaning is None
+
+
 # --- training through the CLI -------------------------------------------------------------------
 
 
@@ -259,6 +274,20 @@ def test_text_only_model_needs_no_speech_corpus(prepared: Path, run: Path, tmp_p
     assert generator.generate(text="a person walks forward", seconds=1.0).joints[0].shape == (20, 21, 3)
     with pytest.raises(SaymotionError, match="trained on text only"):
         generator.generate(audio_features=np.zeros((10, SPEECH_DIM), np.float32))
+
+
+def test_residual_starts_its_condition_encoder_from_the_generator(prepared: Path, speech: Path, run: Path,
+                                                                  tmp_path: Path, capsys):
+    args = [*data_args(prepared, speech), "--out", str(tmp_path), "--tokenizer", str(run / "tokenizer" / "model.pt"),
+            "--set", "train.residual.lr=0"]  # lr 0: the weights it ends with are the ones it started from
+    assert train_cli("residual", *args) == 2
+    assert "train the generator first" in capsys.readouterr().err
+    (tmp_path / "generator").symlink_to(run / "generator")
+    assert train_cli("residual", *args) == 0
+    generator = load_checkpoint(run / "generator" / "model.pt").model.condition.state_dict()
+    residual = load_checkpoint(tmp_path / "residual" / "model.pt").model.condition.state_dict()
+    assert residual.keys() == generator.keys()
+    assert all(torch.equal(residual[name], generator[name]) for name in generator)
 
 
 @pytest.mark.slow

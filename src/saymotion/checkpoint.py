@@ -32,6 +32,9 @@ KINDS = STAGES  # one model kind per training stage
 # exported model folder holds <kind>.pt for every kind.
 LAST = "last.pt"
 FINAL = "model.pt"
+# Settings added after checkpoints were first written, with the value that rebuilds the model an
+# older checkpoint holds (a missing key would otherwise take today's default).
+ADDED_SETTINGS = {("condition", "align_weight"): 0.0, ("condition", "init_from_generator"): False}
 
 
 def run_file(run_dir: Path, kind: str) -> Path:
@@ -129,7 +132,7 @@ def load_checkpoint(path: str | os.PathLike, kind: str | None = None, device: st
     if kind is not None and payload["kind"] != kind:
         raise CheckpointError(f"{path} holds a {payload['kind']} model, expected a {kind} model")
     try:
-        config = config_from_dict(payload["config"], source=str(path))
+        config = config_from_dict(_with_added_settings(payload["config"]), source=str(path))
         dims = ModelDims(**payload["dims"])
         skeleton = Skeleton.from_dict(payload["skeleton"])
     except (SaymotionError, TypeError) as error:
@@ -155,6 +158,14 @@ def load_checkpoint(path: str | os.PathLike, kind: str | None = None, device: st
         metrics=dict(payload["metrics"]),
         training_state=payload["training_state"],
     )
+
+
+def _with_added_settings(config: dict[str, Any]) -> dict[str, Any]:
+    config = {group: dict(values) if isinstance(values, dict) else values for group, values in config.items()}
+    for (group, key), value in ADDED_SETTINGS.items():
+        if isinstance(config.get(group), dict):
+            config[group].setdefault(key, value)
+    return config
 
 
 def check_same_tokenizer(checkpoints: dict[str, Checkpoint]) -> None:

@@ -80,6 +80,12 @@ class ConditionConfig:
     # unconditional examples classifier-free guidance needs.
     drop_audio: float = 0.3
     drop_text: float = 0.5
+    # Weight of the loss pulling the meaning token towards the MiniLM embedding of the words spoken
+    # (saymotion.models.conditioning); 0 leaves the meaning token out.
+    align_weight: float = 5.0
+    # The residual transformer and length predictor start their condition encoder from the run's
+    # trained generator, so their short runs begin with speech already understood.
+    init_from_generator: bool = True
 
 
 @dataclass

@@ -9,6 +9,13 @@ paper's Table 6 (average pooling, conv1d, transformer with a class token) are co
 Every model gets its condition as a fixed-length run of tokens: the audio tokens, then one text
 token. A modality that is absent or dropped is replaced by its learned null tokens, so one model
 serves audio, text, both, or neither (the unconditional branch of classifier-free guidance).
+
+Meaning token (condition.align_weight > 0): from the pooled audio tokens the encoder also predicts
+a sentence embedding, trained towards the MiniLM embedding of the words spoken (cosine loss; the
+words are needed only in training, never at generation). That prediction goes through the same
+projection as a written instruction and becomes one more audio token, so what the model learns
+from text carries over to speech. Without it, the words of a spoken instruction must be learnt
+from the motion loss alone, which 3,600 CPU steps did not manage (docs/design.md).
 """
 
 from __future__ import annotations
@@ -34,6 +41,9 @@ class ConditionBatch:
     text: torch.Tensor  # (B, E) sentence embeddings, zeros where there is none
     use_audio: torch.Tensor  # (B,) bool
     use_text: torch.Tensor  # (B,) bool
+    # (B, E) MiniLM embedding of the words spoken, for the alignment loss; zeros where unknown
+    # (always at generation).
+    spoken_text: torch.Tensor
 
     @classmethod
     def from_arrays(
@@ -42,25 +52,24 @@ class ConditionBatch:
         text: Sequence[np.ndarray | None],
         audio_dim: int,
         text_dim: int = TEXT_EMBEDDING_DIM,
+        spoken_text: Sequence[np.ndarray | None] | None = None,
     ) -> "ConditionBatch":
-        """Collate per-example speech features (F_i, A) and text embeddings (E,); None marks a missing modality."""
-        if len(audio) != len(text):
+        """Collate per-example speech features (F_i, A) and text embeddings (E,); None marks a missing
+        modality. `spoken_text` holds the embeddings of the words spoken, where known (training)."""
+        if len(audio) != len(text) or (spoken_text is not None and len(spoken_text) != len(audio)):
             raise ValueError("audio and text lists differ in length")
         lengths = [1 if a is None else max(len(a), 1) for a in audio]
         padded = np.zeros((len(audio), max(lengths, default=1), audio_dim), np.float32)
         for row, features in enumerate(audio):
             if features is not None:
                 padded[row, : len(features)] = features
-        embeddings = np.zeros((len(text), text_dim), np.float32)
-        for row, embedding in enumerate(text):
-            if embedding is not None:
-                embeddings[row] = embedding
         return cls(
             audio=torch.from_numpy(padded),
             audio_lengths=torch.tensor(lengths),
-            text=torch.from_numpy(embeddings),
+            text=torch.from_numpy(_stack_embeddings(text, text_dim)),
             use_audio=torch.tensor([a is not None for a in audio]),
             use_text=torch.tensor([t is not None for t in text]),
+            spoken_text=torch.from_numpy(_stack_embeddings(spoken_text or [None] * len(audio), text_dim)),
         )
 
     def to(self, device: torch.device | str) -> "ConditionBatch":
@@ -80,7 +89,17 @@ class ConditionBatch:
             text=torch.cat([b.text for b in batches]),
             use_audio=torch.cat([b.use_audio for b in batches]),
             use_text=torch.cat([b.use_text for b in batches]),
+            spoken_text=torch.cat([b.spoken_text for b in batches]),
         )
+
+
+def _stack_embeddings(embeddings: Sequence[np.ndarray | None], dim: int) -> np.ndarray:
+    """(B, dim) rows of the given embeddings, zeros for None."""
+    stacked = np.zeros((len(embeddings), dim), np.float32)
+    for row, embedding in enumerate(embeddings):
+        if embedding is not None:
+            stacked[row] = embedding
+    return stacked
 
 
 # --- audio encoders: (B, F, A) frames + lengths -> (B, K, dim) tokens -----------------------------
@@ -175,36 +194,59 @@ AUDIO_ENCODER_CLASSES = {
 
 
 class ConditionEncoder(nn.Module):
-    """ConditionBatch -> (B, num_tokens, config.dim): audio tokens (if configured), then a text token."""
+    """ConditionBatch -> (B, num_tokens, config.dim): audio tokens and the meaning token (if
+    configured), then a text token."""
 
     def __init__(self, config: ConditionConfig, audio_dim: int, text_dim: int = TEXT_EMBEDDING_DIM):
         super().__init__()
         self.audio_pool = config.audio_pool
+        self.align_weight = config.align_weight
+        self.uses_text = TEXT in config.modalities
         self.audio: nn.Module | None = None
-        self.text: nn.Module | None = None
+        self.meaning: nn.Module | None = None
+        audio_tokens = 0
         if AUDIO in config.modalities:
             self.audio = AUDIO_ENCODER_CLASSES[config.audio_encoder](config, audio_dim)
-            self.null_audio = nn.Parameter(torch.zeros(self.audio.tokens, config.dim))
+            audio_tokens = self.audio.tokens
+            if config.align_weight > 0:
+                self.meaning = nn.Linear(config.dim, text_dim)
+                audio_tokens += 1
+            self.null_audio = nn.Parameter(torch.zeros(audio_tokens, config.dim))
             self.audio_type = nn.Parameter(torch.randn(config.dim) * 0.02)
-        if TEXT in config.modalities:
+        if self.uses_text or self.meaning is not None:
             self.text = nn.Sequential(nn.Linear(text_dim, config.dim), nn.GELU(), nn.Linear(config.dim, config.dim))
+        if self.uses_text:
             self.null_text = nn.Parameter(torch.zeros(1, config.dim))
             self.text_type = nn.Parameter(torch.randn(config.dim) * 0.02)
-
-    @property
-    def num_tokens(self) -> int:
-        return (self.audio.tokens if self.audio is not None else 0) + (1 if self.text is not None else 0)
+        self.num_tokens = audio_tokens + int(self.uses_text)
 
     def forward(self, batch: ConditionBatch) -> torch.Tensor:
-        parts = []
+        return self.encode(batch)[0]
+
+    def encode(self, batch: ConditionBatch) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The condition tokens, and the predicted meaning (B, E) of the audio (None without a meaning token)."""
+        parts, meaning = [], None
         if self.audio is not None:
             frames, lengths = frame_pool(batch.audio, batch.audio_lengths, self.audio_pool)
             tokens = self.audio(frames, lengths)
+            if self.meaning is not None:
+                meaning = nn.functional.normalize(self.meaning(tokens.mean(1)), dim=-1)
+                # Detached: the motion loss would otherwise pull the prediction away from the
+                # sentence-embedding space the text projection reads (it did, in a first run).
+                tokens = torch.cat([tokens, self.text(meaning.detach())[:, None]], 1)
             tokens = torch.where(batch.use_audio[:, None, None], tokens, self.null_audio.to(tokens.dtype))
             parts.append(tokens + self.audio_type)
-        if self.text is not None:
+        if self.uses_text:
             token = self.text(batch.text)[:, None]
             token = torch.where(batch.use_text[:, None, None], token, self.null_text.to(token.dtype))
             parts.append(token + self.text_type)
-        return torch.cat(parts, 1)
+        return torch.cat(parts, 1), meaning
 
+    def alignment_loss(self, meaning: torch.Tensor | None, batch: ConditionBatch) -> torch.Tensor:
+        """align_weight x mean (1 - cosine) between predicted meanings and the embeddings of the words
+        spoken, over the examples with audio whose words are known; 0 where there are none."""
+        known = batch.use_audio & (batch.spoken_text.abs().sum(-1) > 0)
+        if meaning is None or not bool(known.any()):
+            return batch.text.new_zeros(())
+        cosine = nn.functional.cosine_similarity(meaning[known].float(), batch.spoken_text[known], dim=-1)
+        return self.align_weight * (1 - cosine).mean()

@@ -35,11 +35,15 @@ class LengthPredictor(nn.Module):
         """(B, max_tokens) logits; class i means i + 1 tokens."""
         return self.head(self.condition(cond).flatten(1))
 
-    def forward(self, cond: ConditionBatch, token_counts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Training objective: cross-entropy of the token count, and accuracy."""
-        logits = self.logits(cond)
+    def forward(self, cond: ConditionBatch, token_counts: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Training objective: cross-entropy of the token count plus the condition's alignment loss;
+        accuracy and alignment."""
+        tokens, meaning = self.condition.encode(cond)
+        logits = self.head(tokens.flatten(1))
         target = token_counts.clamp(1, self.max_tokens) - 1
-        return F.cross_entropy(logits, target), (logits.argmax(-1) == target).float().mean()
+        alignment = self.condition.alignment_loss(meaning, cond)
+        accuracy = (logits.argmax(-1) == target).float().mean()
+        return F.cross_entropy(logits, target) + alignment, {"accuracy": accuracy, "alignment": alignment}
 
     @torch.no_grad()
     def predict(self, cond: ConditionBatch, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -77,13 +77,16 @@ class MaskedTransformer(nn.Module):
         mask = torch.cat([visible_prefix, padding_mask(lengths, codes.shape[1])], 1)
         return self.head(self.encoder(hidden, src_key_padding_mask=mask)[:, prefix:])
 
-    def forward(self, codes: torch.Tensor, lengths: torch.Tensor, cond: ConditionBatch) -> tuple[torch.Tensor, torch.Tensor]:
-        """Training objective on base codes (B, N): cross-entropy on the masked positions, and accuracy."""
+    def forward(self, codes: torch.Tensor, lengths: torch.Tensor, cond: ConditionBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Training objective on base codes (B, N): cross-entropy on the masked positions plus the
+        condition's alignment loss; accuracy and alignment."""
         inputs, targets = self.corrupt(codes, lengths)
-        logits = self.logits(inputs, lengths, self.encode_condition(cond))
-        loss = F.cross_entropy(logits[targets], codes[targets])
+        tokens, meaning = self.condition.encode(cond)
+        logits = self.logits(inputs, lengths, self.condition_proj(tokens))
+        alignment = self.condition.alignment_loss(meaning, cond)
+        loss = F.cross_entropy(logits[targets], codes[targets]) + alignment
         accuracy = (logits[targets].argmax(-1) == codes[targets]).float().mean()
-        return loss, accuracy
+        return loss, {"accuracy": accuracy, "alignment": alignment}
 
     def corrupt(self, codes: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Mask a cosine-scheduled random fraction of each sequence -> model inputs, positions to predict."""

@@ -68,15 +68,18 @@ class ResidualTransformer(nn.Module):
         hidden = self.norm(self.encoder(hidden, src_key_padding_mask=mask)[:, prefix.shape[1] :])
         return torch.einsum("bnd,bdc->bnc", hidden, self.head_weight[layer - 1]) + self.head_bias[layer - 1][:, None]
 
-    def forward(self, codes: torch.Tensor, lengths: torch.Tensor, cond: ConditionBatch) -> tuple[torch.Tensor, torch.Tensor]:
-        """Training objective on all codes (B, N, Q): cross-entropy of one random residual layer per example."""
+    def forward(self, codes: torch.Tensor, lengths: torch.Tensor, cond: ConditionBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Training objective on all codes (B, N, Q): cross-entropy of one random residual layer per
+        example plus the condition's alignment loss; accuracy and alignment."""
         layer = torch.randint(1, self.num_quantizers, (codes.shape[0],), device=codes.device)
-        logits = self.logits(codes, layer, lengths, self.encode_condition(cond))
+        tokens, meaning = self.condition.encode(cond)
+        logits = self.logits(codes, layer, lengths, self.condition_proj(tokens))
         targets = codes.gather(2, layer[:, None, None].expand(-1, codes.shape[1], 1))[..., 0]
         valid = ~padding_mask(lengths, codes.shape[1])
-        loss = F.cross_entropy(logits[valid], targets[valid])
+        alignment = self.condition.alignment_loss(meaning, cond)
+        loss = F.cross_entropy(logits[valid], targets[valid]) + alignment
         accuracy = (logits[valid].argmax(-1) == targets[valid]).float().mean()
-        return loss, accuracy
+        return loss, {"accuracy": accuracy, "alignment": alignment}
 
     @torch.no_grad()
     def generate(

@@ -75,9 +75,10 @@ class WindowSampler:
 
 @dataclass
 class ClipConditions:
-    """For each clip, the speech features of its spoken instructions and the embeddings of its texts."""
+    """For each clip, its spoken instructions (speech features with the embedding of the words
+    spoken) and the embeddings of its texts."""
 
-    audio: list[list[np.ndarray]]  # per clip: (F, A) float16 arrays
+    audio: list[list[tuple[np.ndarray, np.ndarray | None]]]  # per clip: ((F, A) float16, (E,) or None)
     text: list[list[np.ndarray]]  # per clip: (E,) float32 arrays
     audio_dim: int
 
@@ -131,8 +132,9 @@ class CodeSampler:
         sequences = [self._crop(self.codes[c], rng) for c in clips]
         audio = [self._pick(self.conditions.audio[c], rng, self.use_audio, self.drop_audio if dropout else 0.0) for c in clips]
         text = [self._pick(self.conditions.text[c], rng, self.use_text, self.drop_text if dropout else 0.0) for c in clips]
-        audio = [None if a is None else a[: self.max_audio_frames].astype(np.float32) for a in audio]
-        return self._collate(sequences, audio, text)
+        spoken = [None if a is None else a[1] for a in audio]
+        audio = [None if a is None else a[0][: self.max_audio_frames].astype(np.float32) for a in audio]
+        return self._collate(sequences, audio, text, spoken)
 
     def _crop(self, codes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         if len(codes) <= self.max_tokens:
@@ -148,12 +150,12 @@ class CodeSampler:
             return None
         return options[index]
 
-    def _collate(self, sequences: list[np.ndarray], audio: list, text: list) -> CodeBatch:
+    def _collate(self, sequences: list[np.ndarray], audio: list, text: list, spoken: list) -> CodeBatch:
         lengths = [len(s) for s in sequences]
         padded = np.zeros((len(sequences), max(lengths), sequences[0].shape[1]), np.int64)
         for row, sequence in enumerate(sequences):
             padded[row, : len(sequence)] = sequence
-        cond = ConditionBatch.from_arrays(audio, text, self.conditions.audio_dim)
+        cond = ConditionBatch.from_arrays(audio, text, self.conditions.audio_dim, spoken_text=spoken)
         return CodeBatch(torch.from_numpy(padded), torch.tensor(lengths), cond)
 
 

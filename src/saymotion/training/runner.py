@@ -84,7 +84,24 @@ def _train_code_stage(kind: str, sources: TrainingSources, options: RunOptions, 
         splits = _code_stage_data(config, sources, tokenizer, options.out_dir, context)
     _report_coverage(kind, splits["train"][1], context)
     stage = CodeStage(kind, config, tokenizer, splits["train"], splits["val"], context.device)
+    if kind != "generator" and config.condition.init_from_generator:
+        _start_condition_from_generator(stage, options.out_dir, context)
     return run_stage(stage, options.out_dir / kind, context, stop_at=options.stop_at, progress=options.progress)
+
+
+def _start_condition_from_generator(stage: CodeStage, out_dir: Path, context: RunContext) -> None:
+    """Copy the condition encoder of the run's finished generator into a new residual or length
+    model (a resumed stage then loads its own weights over it)."""
+    path = run_file(out_dir, "generator")
+    if not path.is_file():
+        raise DataError(f"condition.init_from_generator: {path} does not exist yet; train the generator first "
+                        "or set condition.init_from_generator = false")
+    generator = load_checkpoint(path, "generator", context.device)
+    if generator.config.condition != stage.config.condition or generator.dims.audio_dim != stage.dims.audio_dim:
+        raise DataError(f"condition.init_from_generator: {path} was trained with other condition settings")
+    stage.model.condition.load_state_dict(generator.model.condition.state_dict())
+    if context.is_main:
+        print(f"{stage.kind}: condition encoder starts from {path}", flush=True)
 
 
 def _code_stage_data(

@@ -56,21 +56,23 @@ def open_sources(config: ExperimentConfig, with_speech: bool) -> TrainingSources
 def load_conditions(
     config: ExperimentConfig, sources: TrainingSources, clip_ids: list[str], split: str, cache: TextEmbeddingCache
 ) -> ClipConditions:
-    """Per clip (in `clip_ids` order), the speech features and text embeddings of the split's
-    instructions of the kinds in data.instruction_kinds."""
+    """Per clip (in `clip_ids` order), the speech features (with the embedding of the words
+    spoken, when the model has a meaning token) and text embeddings of the split's instructions of
+    the kinds in data.instruction_kinds."""
     kinds = set(config.data.instruction_kinds)
     index = {clip: row for row, clip in enumerate(clip_ids)}
-    audio: list[list[np.ndarray]] = [[] for _ in clip_ids]
+    audio: list[list[tuple[np.ndarray, np.ndarray | None]]] = [[] for _ in clip_ids]
     text: list[list[np.ndarray]] = [[] for _ in clip_ids]
     if sources.speech is not None:
-        for utterance in sources.speech.split(split):
-            if utterance.kind not in kinds:
-                continue
-            rows = [index[clip] for clip in utterance.clips if clip in index]
-            if rows:
-                features = sources.speech.features(utterance.id)
-                for row in rows:
-                    audio[row].append(features)
+        utterances = [
+            u for u in sources.speech.split(split) if u.kind in kinds and any(clip in index for clip in u.clips)
+        ]
+        spoken = cache.embed([u.text for u in utterances]) if config.condition.align_weight > 0 else {}
+        for utterance in utterances:
+            features = sources.speech.features(utterance.id)
+            for clip in utterance.clips:
+                if clip in index:
+                    audio[index[clip]].append((features, spoken.get(utterance.text)))
     if TEXT in config.condition.modalities:
         texts_by_clip = defaultdict(list)
         for description in sources.motion.descriptions(split):

@@ -142,12 +142,12 @@ class CodeStage:
 
     def loss(self, model: nn.Module, batch: CodeBatch) -> tuple[torch.Tensor, dict[str, float]]:
         if self.kind == "generator":
-            loss, accuracy = model(batch.codes[..., 0], batch.lengths, batch.cond)
+            loss, values = model(batch.codes[..., 0], batch.lengths, batch.cond)
         elif self.kind == "residual":
-            loss, accuracy = model(batch.codes, batch.lengths, batch.cond)
+            loss, values = model(batch.codes, batch.lengths, batch.cond)
         else:
-            loss, accuracy = model(batch.cond, batch.lengths)
-        return loss, {"accuracy": accuracy.item()}
+            loss, values = model(batch.cond, batch.lengths)
+        return loss, {name: value.item() for name, value in values.items()}
 
     @torch.no_grad()
     def evaluate(self, final: bool) -> dict[str, float]:
@@ -159,15 +159,14 @@ class CodeStage:
         state = torch.random.get_rng_state()
         torch.manual_seed(EVAL_SEED)
         self.model.eval()
-        losses, accuracies = [], []
+        rows = []
         for _ in range(train.eval_batches):
             batch = self.val_sampler.sample(rng, train.batch_size, dropout=False).to(self.device)
             loss, values = self.loss(self.model, batch)
-            losses.append(loss.item())
-            accuracies.append(values["accuracy"])
+            rows.append({"loss": loss.item(), **values})
         self.model.train()
         torch.random.set_rng_state(state)
-        return {"val_loss": float(np.mean(losses)), "val_accuracy": float(np.mean(accuracies))}
+        return {f"val_{name}": float(np.mean([row[name] for row in rows])) for name in rows[0]}
 
     def checkpoint(self, step: int, metrics: dict[str, float]) -> Checkpoint:
         return Checkpoint(self.kind, self.config, self.dims, self.model, self.tokenizer.mean, self.tokenizer.std,
