@@ -29,6 +29,7 @@ from saymotion.training.distributed import RunContext, check_replicas_agree, wra
 # Config keys that may change between a run and its resumption without changing what is learned
 # up to the resumed step.
 RESUMABLE_CHANGES = {"steps", "log_every", "checkpoint_every", "eval_every", "eval_batches", "prepared_dir", "speech_dir"}
+TOKENIZER_IGNORES = {"condition", "generator", "residual", "length", "sample"}
 MIN_LR_FRACTION = 0.1
 
 
@@ -72,9 +73,16 @@ def seed_step(seed: int, rank: int, step: int) -> np.random.Generator:
     return np.random.default_rng(sequence)
 
 
-def config_differences(old: ExperimentConfig, new: ExperimentConfig) -> list[str]:
-    """Dotted keys whose values differ, ignoring keys that may change on resume."""
-    return dict_differences(config_to_dict(old), config_to_dict(new), RESUMABLE_CHANGES)
+def config_differences(old: ExperimentConfig, new: ExperimentConfig, kind: str) -> list[str]:
+    """Dotted keys whose values differ among the settings that shape stage `kind` (the tokenizer
+    never sees the condition or the transformers; no stage sees another's training settings),
+    ignoring keys that may change on resume."""
+    def relevant(config: ExperimentConfig) -> dict:
+        values = config_to_dict(config)
+        values["train"] = {kind: values["train"][kind]}
+        return {group: v for group, v in values.items() if group not in TOKENIZER_IGNORES or kind != "tokenizer"}
+
+    return dict_differences(relevant(old), relevant(new), RESUMABLE_CHANGES)
 
 
 def dict_differences(old: dict, new: dict, ignore: set[str], prefix: str = "") -> list[str]:
@@ -178,7 +186,7 @@ def _per_rank_batch(batch_size: int, world_size: int) -> int:
 def _finished(stage: Stage, final_path: Path) -> StageResult:
     """The stage's existing final model, if it was trained with the same config."""
     final = load_checkpoint(final_path, stage.kind)
-    require_no_differences(final_path, config_differences(final.config, stage.config))
+    require_no_differences(final_path, config_differences(final.config, stage.config, stage.kind))
     return StageResult(final_path, final.step, True, final.metrics)
 
 
@@ -186,7 +194,7 @@ def _resume(stage: Stage, optimizer: torch.optim.Optimizer, last_path: Path, con
     if not last_path.is_file():
         return 0
     saved = load_checkpoint(last_path, stage.kind, device=context.device)
-    require_no_differences(last_path, config_differences(saved.config, stage.config))
+    require_no_differences(last_path, config_differences(saved.config, stage.config, stage.kind))
     if saved.training_state is None:
         raise CheckpointError(f"{last_path} holds no optimizer state and cannot be resumed")
     stage.model.load_state_dict(saved.model.state_dict())
