@@ -14,7 +14,8 @@ Meaning token (condition.align_weight > 0): from the pooled audio tokens the enc
 a sentence embedding, trained towards the MiniLM embedding of the words spoken (cosine loss; the
 words are needed only in training, never at generation). That prediction goes through the same
 projection as a written instruction and becomes one more audio token, so what the model learns
-from text carries over to speech. Without it, the words of a spoken instruction must be learnt
+from text carries over to speech. With the meaning token the audio encoder learns from this
+alignment alone; the motion loss trains everything after it. Without it, the words of a spoken instruction must be learnt
 from the motion loss alone, which 3,600 CPU steps did not manage (docs/design.md).
 """
 
@@ -231,9 +232,10 @@ class ConditionEncoder(nn.Module):
             tokens = self.audio(frames, lengths)
             if self.meaning is not None:
                 meaning = nn.functional.normalize(self.meaning(tokens.mean(1)), dim=-1)
-                # Detached: the motion loss would otherwise pull the prediction away from the
-                # sentence-embedding space the text projection reads (it did, in a first run).
-                tokens = torch.cat([tokens, self.text(meaning.detach())[:, None]], 1)
+                # Detached: the audio encoder learns from the alignment loss alone. Trained by the
+                # motion loss as well, it served that loss and never learnt the words (alignment
+                # stuck at the level of predicting the mean sentence for 1,000 steps).
+                tokens = torch.cat([tokens.detach(), self.text(meaning.detach())[:, None]], 1)
             tokens = torch.where(batch.use_audio[:, None, None], tokens, self.null_audio.to(tokens.dtype))
             parts.append(tokens + self.audio_type)
         if self.uses_text:
