@@ -120,8 +120,7 @@ def test_segment_and_frame_pool_average_only_valid_frames():
     assert new_lengths.tolist() == [2, 1]
 
 
-# Audio tokens: the encoder's own (2, or 1 for the class token) and the meaning token.
-@pytest.mark.parametrize("encoder,tokens", [("memory", 3), ("avgpool", 3), ("conv1d", 3), ("transformer_cls", 2)])
+@pytest.mark.parametrize("encoder,tokens", [("memory", 2), ("avgpool", 2), ("conv1d", 2), ("transformer_cls", 1)])
 def test_audio_encoders_ignore_padding_and_dropped_modalities(encoder, tokens):
     torch.manual_seed(0)
     config = ConditionConfig(**{**TINY_CONDITION.__dict__, "audio_encoder": encoder, "audio_pool": 1})
@@ -140,12 +139,15 @@ def test_audio_encoders_ignore_padding_and_dropped_modalities(encoder, tokens):
     assert not torch.allclose(out[0], null[0])
 
 
+MEANING = replace(TINY_CONDITION, align_weight=2.0)
+
+
 def test_meaning_token_reads_predicted_meaning_like_text_and_is_aligned_to_the_words_spoken():
     torch.manual_seed(0)
-    model = ConditionEncoder(TINY_CONDITION, AUDIO_DIM, TEXT_DIM).eval()
+    model = ConditionEncoder(MEANING, AUDIO_DIM, TEXT_DIM).eval()
     batch = condition_batch(with_audio=(True, True, False), with_text=(False, False, False))
     tokens, meaning = model.encode(batch)
-    assert tokens.shape == (3, TINY_CONDITION.audio_tokens + 2, 16)
+    assert tokens.shape == (3, MEANING.audio_tokens + 2, 16)
     torch.testing.assert_close(meaning.norm(dim=-1), torch.ones(3))
     # The meaning token is the written-instruction projection of the predicted meaning.
     as_text = model(replace(batch, text=meaning, use_text=torch.ones(3, dtype=torch.bool)))
@@ -154,16 +156,16 @@ def test_meaning_token_reads_predicted_meaning_like_text_and_is_aligned_to_the_w
     assert model.alignment_loss(meaning, batch).item() == 0.0
     spoken = torch.stack([meaning[0].detach(), -meaning[1].detach(), meaning[2].detach()])
     loss = model.alignment_loss(meaning, replace(batch, spoken_text=spoken))
-    assert loss.item() == pytest.approx(TINY_CONDITION.align_weight * (0 + 2) / 2, abs=1e-5)
-    # align_weight 0: no meaning token, no loss.
-    plain = ConditionEncoder(replace(TINY_CONDITION, align_weight=0.0), AUDIO_DIM, TEXT_DIM)
+    assert loss.item() == pytest.approx(MEANING.align_weight * (0 + 2) / 2, abs=1e-5)
+    # align_weight 0 (the default): no meaning token, no loss.
+    plain = ConditionEncoder(TINY_CONDITION, AUDIO_DIM, TEXT_DIM)
     plain_tokens, plain_meaning = plain.encode(batch)
     assert plain_meaning is None and plain_tokens.shape[1] == TINY_CONDITION.audio_tokens + 1
 
 
 def test_alignment_loss_trains_the_audio_encoder_towards_the_words():
     torch.manual_seed(0)
-    model = ConditionEncoder(TINY_CONDITION, AUDIO_DIM, TEXT_DIM)
+    model = ConditionEncoder(MEANING, AUDIO_DIM, TEXT_DIM)
     batch = condition_batch(with_audio=(True, True, True))
     targets = torch.nn.functional.normalize(torch.randn(3, TEXT_DIM), dim=-1)
     batch = replace(batch, spoken_text=targets)

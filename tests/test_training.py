@@ -86,6 +86,21 @@ def test_bad_config_values_are_one_line_errors(override: str, message: str):
         load_config(TINY, [override])
 
 
+@pytest.mark.parametrize("buckets", [True, False])
+def test_code_batches_come_from_one_length_bucket_or_from_all_clips(buckets: bool):
+    from saymotion.training.data import BUCKET_SIZE, ClipConditions, CodeSampler
+
+    clips = 4 * BUCKET_SIZE
+    codes = [np.zeros((1 + i % 40, 2), np.int16) for i in range(clips)]  # lengths 1..40, in every bucket order
+    conditions = ClipConditions([[] for _ in codes], [[np.ones(384, np.float32)] for _ in codes], audio_dim=0)
+    config = dataclasses.replace(ExperimentConfig(), data=dataclasses.replace(ExperimentConfig().data, length_buckets=buckets))
+    sampler = CodeSampler(codes, conditions, config, max_tokens=49)
+    rng = np.random.default_rng(0)
+    spreads = [int(np.ptp(sampler.sample(rng, 32).lengths.numpy())) for _ in range(20)]
+    # A bucket of 64 of these clips spans about 10 lengths; all clips span 39.
+    assert (max(spreads) <= 12) if buckets else (min(spreads) >= 25), spreads
+
+
 # --- checkpoints --------------------------------------------------------------------------------
 
 
@@ -278,17 +293,20 @@ def test_text_only_model_needs_no_speech_corpus(prepared: Path, run: Path, tmp_p
         generator.generate(audio_features=np.zeros((10, SPEECH_DIM), np.float32))
 
 
-def test_residual_starts_its_condition_encoder_from_the_generator(prepared: Path, speech: Path, run: Path,
-                                                                  tmp_path: Path, capsys):
-    args = [*data_args(prepared, speech), "--out", str(tmp_path), "--tokenizer", str(run / "tokenizer" / "model.pt"),
-            "--set", "train.residual.lr=0"]  # lr 0: the weights it ends with are the ones it started from
-    assert train_cli("residual", *args) == 2
+def test_meaning_token_trains_and_the_residual_starts_from_the_generators_condition(prepared: Path, speech: Path, run: Path,
+                                                                                    tmp_path: Path, capsys):
+    meaning = ["--set", "condition.align_weight=2", "--set", "condition.init_from_generator=true"]
+    common = [*data_args(prepared, speech), "--out", str(tmp_path), "--tokenizer", str(run / "tokenizer" / "model.pt"), *meaning]
+    assert train_cli("residual", *common) == 2
     assert "train the generator first" in capsys.readouterr().err
-    (tmp_path / "generator").symlink_to(run / "generator")
-    assert train_cli("residual", *args) == 0
-    generator = load_checkpoint(run / "generator" / "model.pt").model.condition.state_dict()
+    assert train_cli("generator", *common) == 0
+    log = (tmp_path / "generator" / "train.csv").read_text().splitlines()
+    alignment = [float(row.split(",")[log[0].split(",").index("alignment")]) for row in log[1:]]
+    assert 0 < min(alignment) and max(alignment) <= 2 * 2  # align_weight x (1 - cosine)
+    assert train_cli("residual", *common, "--set", "train.residual.lr=0") == 0  # lr 0: it ends as it started
+    generator = load_checkpoint(tmp_path / "generator" / "model.pt").model.condition.state_dict()
     residual = load_checkpoint(tmp_path / "residual" / "model.pt").model.condition.state_dict()
-    assert residual.keys() == generator.keys()
+    assert "meaning.weight" in generator and residual.keys() == generator.keys()
     assert all(torch.equal(residual[name], generator[name]) for name in generator)
 
 

@@ -46,6 +46,10 @@ class DataConfig:
     # Which descriptions (and their utterances) condition the generator stages; one kind alone
     # trains the paper's Table 2 models ("original" vs "oral" descriptions).
     instruction_kinds: list[str] = field(default_factory=lambda: list(INSTRUCTION_KINDS))
+    # Transformer batches of clips of similar length (little padding). Lengths follow the action,
+    # so such a batch holds few actions; false draws clips uniformly (what the meaning token's
+    # alignment needs).
+    length_buckets: bool = True
 
 
 @dataclass
@@ -81,11 +85,12 @@ class ConditionConfig:
     drop_audio: float = 0.3
     drop_text: float = 0.5
     # Weight of the loss pulling the meaning token towards the MiniLM embedding of the words spoken
-    # (saymotion.models.conditioning); 0 leaves the meaning token out.
-    align_weight: float = 5.0
+    # (saymotion.models.conditioning); 0 (the shipped model) leaves the meaning token out.
+    # configs/meaning-token.toml turns it on.
+    align_weight: float = 0.0
     # The residual transformer and length predictor start their condition encoder from the run's
     # trained generator, so their short runs begin with speech already understood.
-    init_from_generator: bool = True
+    init_from_generator: bool = False
 
 
 @dataclass

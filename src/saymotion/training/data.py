@@ -104,7 +104,7 @@ class CodeSampler:
     """Batches of (codes, token count, condition) for the transformers and the length predictor.
 
     Each batch is drawn from clips of similar length (every clip is still equally likely), so
-    little compute goes into padding. Sequences longer than `max_tokens` are cropped at a random
+    little compute goes into padding; with data.length_buckets false, from all clips. Sequences longer than `max_tokens` are cropped at a random
     offset. For each example one spoken and one written instruction of its clip are drawn, then
     each modality is dropped independently with its configured probability (or always, if the
     model does not use it).
@@ -114,7 +114,8 @@ class CodeSampler:
         if not codes:
             raise DataError("no clips to train on")
         self.codes = codes
-        self.buckets = length_buckets([min(len(c), max_tokens) for c in codes], BUCKET_SIZE)
+        bucket_size = BUCKET_SIZE if config.data.length_buckets else len(codes)
+        self.buckets = length_buckets([min(len(c), max_tokens) for c in codes], bucket_size)
         self.bucket_of = np.empty(len(codes), np.int64)
         for index, bucket in enumerate(self.buckets):
             self.bucket_of[bucket] = index
