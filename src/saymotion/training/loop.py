@@ -29,7 +29,9 @@ from saymotion.training.distributed import RunContext, check_replicas_agree, wra
 # Config keys that may change between a run and its resumption without changing what is learned
 # up to the resumed step.
 RESUMABLE_CHANGES = {"steps", "log_every", "checkpoint_every", "eval_every", "eval_batches", "prepared_dir", "speech_dir"}
-TOKENIZER_IGNORES = {"condition", "generator", "residual", "length", "sample"}
+# Groups and data keys (ignored at any depth) that only the conditioned stages see.
+TOKENIZER_IGNORES = {"condition", "generator", "residual", "length", "sample", "speech_encoder", "max_audio_frames",
+                     "instruction_kinds", "length_buckets"}
 MIN_LR_FRACTION = 0.1
 
 
@@ -80,9 +82,10 @@ def config_differences(old: ExperimentConfig, new: ExperimentConfig, kind: str) 
     def relevant(config: ExperimentConfig) -> dict:
         values = config_to_dict(config)
         values["train"] = {kind: values["train"][kind]}
-        return {group: v for group, v in values.items() if group not in TOKENIZER_IGNORES or kind != "tokenizer"}
+        return values
 
-    return dict_differences(relevant(old), relevant(new), RESUMABLE_CHANGES)
+    ignore = RESUMABLE_CHANGES | (TOKENIZER_IGNORES if kind == "tokenizer" else set())
+    return dict_differences(relevant(old), relevant(new), ignore)
 
 
 def dict_differences(old: dict, new: dict, ignore: set[str], prefix: str = "") -> list[str]:
