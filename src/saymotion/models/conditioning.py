@@ -15,8 +15,9 @@ a sentence embedding, trained towards the MiniLM embedding of the words spoken (
 words are needed only in training, never at generation). That prediction goes through the same
 projection as a written instruction and becomes one more audio token, so what the model learns
 from text carries over to speech. With the meaning token the audio encoder learns from this
-alignment alone; the motion loss trains everything after it. Without it, the words of a spoken instruction must be learnt
-from the motion loss alone, which 3,600 CPU steps did not manage (docs/design.md).
+alignment alone and the motion loss trains everything after it; without it, the words of a spoken
+instruction must be learnt from the motion loss, which 3,600 CPU steps did not manage
+(docs/design.md).
 """
 
 from __future__ import annotations
@@ -233,8 +234,7 @@ class ConditionEncoder(nn.Module):
             if self.meaning is not None:
                 meaning = nn.functional.normalize(self.meaning(tokens.mean(1)), dim=-1)
                 # Detached: the audio encoder learns from the alignment loss alone. Trained by the
-                # motion loss as well, it served that loss and never learnt the words (alignment
-                # stuck at the level of predicting the mean sentence for 1,000 steps).
+                # motion loss as well, it served that loss and the alignment did not fall in 1,000 steps.
                 tokens = torch.cat([tokens.detach(), self.text(meaning.detach())[:, None]], 1)
             tokens = torch.where(batch.use_audio[:, None, None], tokens, self.null_audio.to(tokens.dtype))
             parts.append(tokens + self.audio_type)
@@ -243,6 +243,11 @@ class ConditionEncoder(nn.Module):
             token = torch.where(batch.use_text[:, None, None], token, self.null_text.to(token.dtype))
             parts.append(token + self.text_type)
         return torch.cat(parts, 1), meaning
+
+    def encode_for_training(self, batch: ConditionBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        """The condition tokens and the weighted alignment loss, which every model adds to its own."""
+        tokens, meaning = self.encode(batch)
+        return tokens, self.alignment_loss(meaning, batch)
 
     def alignment_loss(self, meaning: torch.Tensor | None, batch: ConditionBatch) -> torch.Tensor:
         """align_weight x mean (1 - cosine) between predicted meanings and the embeddings of the words

@@ -38,10 +38,9 @@ class LengthPredictor(nn.Module):
     def forward(self, cond: ConditionBatch, token_counts: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Training objective: cross-entropy of the token count plus the condition's alignment loss;
         accuracy and alignment."""
-        tokens, meaning = self.condition.encode(cond)
+        tokens, alignment = self.condition.encode_for_training(cond)
         logits = self.head(tokens.flatten(1))
         target = token_counts.clamp(1, self.max_tokens) - 1
-        alignment = self.condition.alignment_loss(meaning, cond)
         accuracy = (logits.argmax(-1) == target).float().mean()
         return F.cross_entropy(logits, target) + alignment, {"accuracy": accuracy, "alignment": alignment}
 

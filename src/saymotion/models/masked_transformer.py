@@ -81,9 +81,8 @@ class MaskedTransformer(nn.Module):
         """Training objective on base codes (B, N): cross-entropy on the masked positions plus the
         condition's alignment loss; accuracy and alignment."""
         inputs, targets = self.corrupt(codes, lengths)
-        tokens, meaning = self.condition.encode(cond)
+        tokens, alignment = self.condition.encode_for_training(cond)
         logits = self.logits(inputs, lengths, self.condition_proj(tokens))
-        alignment = self.condition.alignment_loss(meaning, cond)
         loss = F.cross_entropy(logits[targets], codes[targets]) + alignment
         accuracy = (logits[targets].argmax(-1) == codes[targets]).float().mean()
         return loss, {"accuracy": accuracy, "alignment": alignment}

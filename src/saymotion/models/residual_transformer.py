@@ -72,11 +72,10 @@ class ResidualTransformer(nn.Module):
         """Training objective on all codes (B, N, Q): cross-entropy of one random residual layer per
         example plus the condition's alignment loss; accuracy and alignment."""
         layer = torch.randint(1, self.num_quantizers, (codes.shape[0],), device=codes.device)
-        tokens, meaning = self.condition.encode(cond)
+        tokens, alignment = self.condition.encode_for_training(cond)
         logits = self.logits(codes, layer, lengths, self.condition_proj(tokens))
         targets = codes.gather(2, layer[:, None, None].expand(-1, codes.shape[1], 1))[..., 0]
         valid = ~padding_mask(lengths, codes.shape[1])
-        alignment = self.condition.alignment_loss(meaning, cond)
         loss = F.cross_entropy(logits[valid], targets[valid]) + alignment
         accuracy = (logits[valid].argmax(-1) == targets[valid]).float().mean()
         return loss, {"accuracy": accuracy, "alignment": alignment}

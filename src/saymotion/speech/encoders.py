@@ -8,9 +8,9 @@ log-mel normalised over the clip itself exactly as Whisper does over its padded 
 
 Built in: `whisper-base` (512-d, default) and `whisper-tiny.en` (384-d), both CTranslate2
 conversions shipped on PyPI and checked against a sha256 at load, and `logmel` (160-d: Whisper's
-log-mel spectrum with no pretrained network, for the paper's Table 5 "learned from scratch" row). A user who is online can add any
-transformers audio model (WavLM, HuBERT, wav2vec 2.0) by name, `hf:<hub id or local folder>`, or
-register another `EncoderSpec`; nothing else changes."""
+log-mel spectrum with no pretrained network, for the paper's Table 5 "learned from scratch" row).
+A user who is online can add any transformers audio model (WavLM, HuBERT, wav2vec 2.0) by name,
+`hf:<hub id or local folder>`, or register another `EncoderSpec`; nothing else changes."""
 
 from __future__ import annotations
 
@@ -101,8 +101,7 @@ class WhisperEncoder:
         return self._model
 
     def encode(self, audio_16k: np.ndarray) -> np.ndarray:
-        if audio_16k.ndim != 1 or audio_16k.size < WHISPER_HOP * WHISPER_STRIDE:
-            raise AudioError(f"{self.name} needs at least {WHISPER_HOP * WHISPER_STRIDE} mono samples")
+        require_one_frame(self.name, audio_16k)
         mel = self._model.feature_extractor(audio_16k, padding=0)
         frames = mel.shape[1] // WHISPER_STRIDE * WHISPER_STRIDE
         if frames > WHISPER_MAX_MEL_FRAMES:
@@ -134,11 +133,16 @@ class LogMelEncoder:
         self.dim = self.mel_bins * WHISPER_STRIDE
 
     def encode(self, audio_16k: np.ndarray) -> np.ndarray:
-        if audio_16k.ndim != 1 or audio_16k.size < WHISPER_HOP * WHISPER_STRIDE:
-            raise AudioError(f"{self.name} needs at least {WHISPER_HOP * WHISPER_STRIDE} mono samples")
+        require_one_frame(self.name, audio_16k)
         mel = self._extract(audio_16k, padding=0)
         frames = mel.shape[1] // WHISPER_STRIDE
         return np.ascontiguousarray(mel[:, : frames * WHISPER_STRIDE].T).reshape(frames, self.dim)
+
+
+def require_one_frame(name: str, audio_16k: np.ndarray) -> None:
+    """Refuse what is not mono or shorter than one 20-ms frame of the Whisper-rate encoders."""
+    if audio_16k.ndim != 1 or audio_16k.size < WHISPER_HOP * WHISPER_STRIDE:
+        raise AudioError(f"{name} needs at least {WHISPER_HOP * WHISPER_STRIDE} mono samples")
 
 
 def _package_data(module_name: str, subdir: str) -> Path:
