@@ -11,7 +11,7 @@ import torch
 
 from saymotion.config import ConditionConfig, MaskedTransformerConfig, ResidualTransformerConfig, TokenizerConfig
 from saymotion.models.common import frame_pool, segment_pool
-from saymotion.models.conditioning import ConditionBatch, ConditionEncoder
+from saymotion.models.conditioning import ConditionBatch, ConditionEncoder, SpeechListener
 from saymotion.models.guidance import GuidedCondition, combine_guidance, single_guidance
 from saymotion.models.masked_transformer import MaskedTransformer, cosine_schedule
 from saymotion.models.residual_transformer import ResidualTransformer
@@ -178,6 +178,42 @@ def test_alignment_loss_trains_the_audio_encoder_towards_the_words():
         optimiser.step()
         losses.append(loss.item())
     assert losses[-1] < 0.2 * losses[0]
+
+
+def test_a_listener_becomes_the_frozen_speech_part_of_a_condition_encoder():
+    torch.manual_seed(0)
+    listener = SpeechListener(MEANING, AUDIO_DIM, TEXT_DIM).eval()
+    model = ConditionEncoder(MEANING, AUDIO_DIM, TEXT_DIM).eval()
+    batch = condition_batch(with_audio=(True, True, True))
+    assert not torch.allclose(model.encode(batch)[1], listener.predict(batch))
+    model.load_listener(listener)
+    torch.testing.assert_close(model.encode(batch)[1], listener.predict(batch))
+    # The listener's alignment is the unweighted one the condition encoder weights.
+    batch = replace(batch, spoken_text=torch.nn.functional.normalize(torch.randn(3, TEXT_DIM), dim=-1))
+    loss, values = listener(batch, torch.zeros(3, TEXT_DIM))
+    aligned = model.alignment_loss(model.encode(batch)[1], batch).item()
+    assert aligned == pytest.approx(MEANING.align_weight * values["alignment"].item(), rel=1e-5)
+    assert loss.item() == pytest.approx(values["alignment"].item() + MEANING.listener_contrast * values["contrastive"].item())
+    model.freeze_listener()
+    frozen = {name for name, parameter in model.named_parameters() if not parameter.requires_grad}
+    assert frozen == {f"{part}.{name}" for part in ("audio", "meaning") for name, _ in getattr(listener, part).named_parameters()}
+    with pytest.raises(ValueError, match="no meaning token"):
+        ConditionEncoder(TINY_CONDITION, AUDIO_DIM, TEXT_DIM).load_listener(listener)
+
+
+def test_contrastive_loss_prefers_the_words_spoken_over_the_mirrored_words_and_ignores_repeats():
+    from saymotion.models.conditioning import contrastive_loss
+
+    torch.manual_seed(0)
+    spoken = torch.nn.functional.normalize(torch.randn(4, TEXT_DIM), dim=-1)
+    spoken[3] = spoken[0]  # the same sentence in another voice is no negative
+    mirrored = torch.nn.functional.normalize(spoken + torch.randn(4, TEXT_DIM), dim=-1)
+    mirrored[2] = 0  # names no side
+    hit = contrastive_loss(spoken, spoken, mirrored, 0.05)
+    assert hit.item() < 0.05
+    swapped = spoken.clone()
+    swapped[1] = mirrored[1]  # heard the other side
+    assert contrastive_loss(swapped, spoken, mirrored, 0.05).item() > hit.item() + 1.0
 
 
 # --- masking, sampling, guidance ----------------------------------------------------------------

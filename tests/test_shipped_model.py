@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from saymotion import Pipeline
-from saymotion.checkpoint import KINDS, load_checkpoint
+from saymotion.checkpoint import load_checkpoint
+from saymotion.config import STAGES
 from saymotion.config import config_to_dict
 from saymotion.evaluation.metrics import wrist_travel
 from saymotion.generate import model_files
@@ -38,10 +39,10 @@ def test_shipped_model_waves_the_hand_the_text_names(side: str, other: str):
 
 def test_shipped_model_is_complete_and_small():
     files = model_files(MODEL)
-    assert sorted(files) == sorted(KINDS)
+    assert sorted(files) == sorted(STAGES)
     total = sum(path.stat().st_size for path in MODEL.rglob("*") if path.is_file())
     assert total <= MAX_BYTES, f"shipped model folder is {total / 1e6:.1f} MB"
     config = json.loads((MODEL / "config.json").read_text())
     for kind, path in files.items():  # each stage's own training settings, as it ran them
         assert config["train"][kind] == config_to_dict(load_checkpoint(path, kind).config)["train"][kind], kind
-    assert {path.name for path in (MODEL / "logs").glob("*.csv")} >= {f"{kind}-train.csv" for kind in KINDS}
+    assert {path.name for path in (MODEL / "logs").glob("*.csv")} >= {f"{kind}-train.csv" for kind in STAGES}

@@ -79,6 +79,7 @@ def test_config_files_compose_and_overrides_win(tmp_path: Path):
         ("condition.modalities=['smell']", "condition.modalities"),
         ("generator.dim=33", "divisible"),
         ("data.max_frames=50", "multiple"),
+        ("condition.listener=true", "listener needs the meaning token"),
     ],
 )
 def test_bad_config_values_are_one_line_errors(override: str, message: str):
@@ -309,6 +310,37 @@ def test_meaning_token_trains_and_the_residual_starts_from_the_generators_condit
     residual = load_checkpoint(tmp_path / "residual" / "model.pt").model.condition.state_dict()
     assert "meaning.weight" in generator and residual.keys() == generator.keys()
     assert all(torch.equal(residual[name], generator[name]) for name in generator)
+
+
+def test_listener_learns_the_words_spoken_and_stays_frozen_inside_the_later_stages(prepared: Path, speech: Path, run: Path,
+                                                                                   tmp_path: Path, capsys):
+    from saymotion.training.runner import training_stages
+
+    listener = ["--set", "condition.align_weight=1", "--set", "condition.listener=true", "--set", "condition.init_from_generator=true"]
+    common = [*data_args(prepared, speech), "--out", str(tmp_path), "--tokenizer", str(run / "tokenizer" / "model.pt"), *listener]
+    assert training_stages(load_config(TINY, listener[1::2])) == ["tokenizer", "listener", "generator", "residual", "length"]
+    assert training_stages(load_config(TINY)) == ["tokenizer", "generator", "residual", "length"]
+    assert train_cli("listener", *data_args(prepared, speech), "--out", str(tmp_path)) == 2
+    assert "the listener stage is off" in capsys.readouterr().err
+    assert train_cli("generator", *common) == 2
+    assert "train the listener first" in capsys.readouterr().err
+
+    steps = ["--set", "train.listener.steps=40", "--set", "train.listener.eval_every=40", "--set", "train.listener.lr=0.003"]
+    assert train_cli("listener", *common, *steps) == 0
+    log = (tmp_path / "listener" / "train.csv").read_text().splitlines()
+    alignment = [float(row.split(",")[log[0].split(",").index("alignment")]) for row in log[1:]]
+    assert np.mean(alignment[-5:]) < 0.7 * np.mean(alignment[:5])  # synthetic speech carries its action
+    assert set(load_checkpoint(tmp_path / "listener" / "model.pt").metrics) == {"val_alignment", "val_nearest_text", "val_side"}
+
+    for stage in ("generator", "residual"):
+        assert train_cli(stage, *common, "--set", f"train.{stage}.lr=0.01") == 0
+    trained = load_checkpoint(tmp_path / "listener" / "model.pt").model.state_dict()
+    for stage in ("generator", "residual"):
+        condition = load_checkpoint(tmp_path / stage / "model.pt").model.condition.state_dict()
+        assert all(torch.equal(condition[name], trained[name]) for name in trained), stage  # frozen at a high lr
+    generator = load_checkpoint(tmp_path / "generator" / "model.pt")
+    fresh = build_model("generator", generator.config, generator.dims).condition.state_dict()
+    assert not torch.equal(generator.model.condition.state_dict()["text.0.weight"], fresh["text.0.weight"])
 
 
 @pytest.mark.slow

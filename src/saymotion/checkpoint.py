@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from saymotion.config import STAGES, ExperimentConfig, config_from_dict, config_to_dict, max_tokens
+from saymotion.config import TRAINING_STAGES, ExperimentConfig, config_from_dict, config_to_dict, max_tokens
 from saymotion.errors import CheckpointError, SaymotionError
 from saymotion.fileio import atomic_path
 from saymotion.models.conditioning import TEXT_EMBEDDING_DIM
@@ -27,14 +27,15 @@ from saymotion.skeleton import Skeleton
 
 FORMAT = "saymotion-checkpoint"
 FORMAT_VERSION = 1
-KINDS = STAGES  # one model kind per training stage
+KINDS = TRAINING_STAGES  # one model kind per training stage
 # File names: a run folder holds RUN/<kind>/{last.pt (resumable), model.pt (finished)}; an
 # exported model folder holds <kind>.pt for every kind.
 LAST = "last.pt"
 FINAL = "model.pt"
 # Settings added after checkpoints were first written, with the value that rebuilds the model an
 # older checkpoint holds (a missing key would otherwise take today's default).
-ADDED_SETTINGS = {("condition", "align_weight"): 0.0, ("condition", "init_from_generator"): False}
+ADDED_SETTINGS = {("condition", "align_weight"): 0.0, ("condition", "init_from_generator"): False,
+                  ("condition", "listener"): False}
 
 
 def run_file(run_dir: Path, kind: str) -> Path:
@@ -78,6 +79,7 @@ class Checkpoint:
 
 def build_model(kind: str, config: ExperimentConfig, dims: ModelDims) -> nn.Module:
     """A freshly initialised model of `kind` for `config` and `dims`."""
+    from saymotion.models.conditioning import SpeechListener
     from saymotion.models.length_predictor import LengthPredictor
     from saymotion.models.masked_transformer import MaskedTransformer
     from saymotion.models.residual_transformer import ResidualTransformer
@@ -93,6 +95,8 @@ def build_model(kind: str, config: ExperimentConfig, dims: ModelDims) -> nn.Modu
         return ResidualTransformer(
             config.residual, config.condition, codes, config.tokenizer.num_quantizers, tokens, dims.audio_dim, dims.text_dim
         )
+    if kind == "listener":
+        return SpeechListener(config.condition, dims.audio_dim, dims.text_dim)
     if kind == "length":
         return LengthPredictor(config.length, config.condition, tokens, dims.audio_dim, dims.text_dim)
     raise CheckpointError(f"unknown model kind {kind!r} (expected one of {', '.join(KINDS)})")

@@ -25,7 +25,9 @@ TEXT = "text"
 MODALITIES = (AUDIO, TEXT)
 AUDIO_ENCODERS = ("memory", "avgpool", "conv1d", "transformer_cls")
 INSTRUCTION_KINDS = ("original", "oral")  # written captions, and spoken-style rewrites of them
-STAGES = ("tokenizer", "generator", "residual", "length")
+STAGES = ("tokenizer", "generator", "residual", "length")  # the models a trained model folder holds
+# Training order; the listener pretrains the speech part of the condition (condition.listener).
+TRAINING_STAGES = ("tokenizer", "listener", "generator", "residual", "length")
 
 
 class ConfigError(SaymotionError):
@@ -91,6 +93,13 @@ class ConditionConfig:
     # The residual transformer and length predictor start their condition encoder from the run's
     # trained generator, so their short runs begin with speech already understood.
     init_from_generator: bool = False
+    # Train the audio encoder and meaning head first, in a stage of their own (`saymotion train
+    # listener`) on the alignment alone, then freeze them in the later stages. Needs align_weight > 0.
+    listener: bool = False
+    # Listener loss: alignment + listener_contrast x a contrastive loss at this temperature, against
+    # the batch's other sentences and the sentence with left and right exchanged.
+    listener_contrast: float = 1.0
+    listener_temperature: float = 0.05
 
 
 @dataclass
@@ -137,6 +146,7 @@ class TrainPlan:
     generator: TrainConfig = field(default_factory=lambda: TrainConfig(steps=3600, warmup_steps=300))
     residual: TrainConfig = field(default_factory=lambda: TrainConfig(steps=500, warmup_steps=200))
     length: TrainConfig = field(default_factory=lambda: TrainConfig(steps=250, lr=1e-3, warmup_steps=50))
+    listener: TrainConfig = field(default_factory=lambda: TrainConfig(steps=1500, lr=3e-4, warmup_steps=100, eval_every=500))
 
 
 @dataclass
@@ -179,6 +189,8 @@ def validate(config: ExperimentConfig) -> None:
         raise ConfigError(f"condition.audio_encoder must be one of {list(AUDIO_ENCODERS)}, got {condition.audio_encoder!r}")
     if condition.encoder_heads <= 0 or condition.dim % condition.encoder_heads:
         raise ConfigError("condition.dim must be divisible by condition.encoder_heads")
+    if condition.listener and (condition.align_weight <= 0 or AUDIO not in condition.modalities):
+        raise ConfigError("condition.listener needs the meaning token: audio among condition.modalities and condition.align_weight > 0")
     if min(condition.audio_tokens, condition.audio_pool, condition.memory_size) < 1:
         raise ConfigError("condition.audio_tokens, audio_pool and memory_size must be at least 1")
     for name in ("generator", "residual"):

@@ -21,8 +21,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from saymotion.checkpoint import KINDS, Checkpoint, check_same_tokenizer, exported_file, load_checkpoint, run_file
-from saymotion.config import AUDIO, TEXT, ExperimentConfig, SampleConfig, downsampling_factor, max_tokens
+from saymotion.checkpoint import Checkpoint, check_same_tokenizer, exported_file, load_checkpoint, run_file
+from saymotion.config import AUDIO, STAGES, TEXT, ExperimentConfig, SampleConfig, downsampling_factor, max_tokens
 from saymotion.errors import CheckpointError, SaymotionError
 from saymotion.models.conditioning import ConditionBatch
 from saymotion.models.minilm import SentenceEncoder
@@ -50,10 +50,10 @@ class GeneratedSteps:
 
 def model_files(model_dir: Path) -> dict[str, Path]:
     """The checkpoint of each kind in an exported model folder (<kind>.pt) or a run folder (<kind>/model.pt)."""
-    exported = {kind: exported_file(model_dir, kind) for kind in KINDS}
+    exported = {kind: exported_file(model_dir, kind) for kind in STAGES}
     if all(path.is_file() for path in exported.values()):
         return exported
-    run = {kind: run_file(model_dir, kind) for kind in KINDS}
+    run = {kind: run_file(model_dir, kind) for kind in STAGES}
     if all(path.is_file() for path in run.values()):
         return run
     missing = [str(path) for path in exported.values() if not path.is_file()]

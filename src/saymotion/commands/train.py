@@ -1,4 +1,5 @@
-"""`saymotion train`: train the tokenizer, generator, residual transformer and length predictor."""
+"""`saymotion train`: train the tokenizer, the listener (optional), generator, residual transformer and
+length predictor."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 from saymotion import settings
 
-STAGE_CHOICES = ("tokenizer", "generator", "residual", "length", "all", "export")
+STAGE_CHOICES = ("tokenizer", "listener", "generator", "residual", "length", "all", "export")
 
 DESCRIPTION = """\
 Train one stage, or all of them in order, into a run folder. Every stage resumes from its last
@@ -72,9 +73,9 @@ def _train(args: argparse.Namespace) -> int:
 
     import torch
 
-    from saymotion.config import STAGES, load_config
+    from saymotion.config import load_config
     from saymotion.training import distributed
-    from saymotion.training.runner import RunOptions, train_stages
+    from saymotion.training.runner import RunOptions, train_stages, training_stages
 
     config = load_config(args.config, args.set)
     if args.data:
@@ -86,7 +87,7 @@ def _train(args: argparse.Namespace) -> int:
     try:
         if context.device.type == "cpu":
             torch.set_num_threads(args.threads or max(1, (os.cpu_count() or 1) // context.world_size))
-        stages = list(STAGES) if args.stage == "all" else [args.stage]
+        stages = training_stages(config) if args.stage == "all" else [args.stage]
         options = RunOptions(config, out_dir, args.tokenizer.resolve() if args.tokenizer else None,
                              args.stop_at, progress=not args.no_progress)
         results = train_stages(stages, options, context)

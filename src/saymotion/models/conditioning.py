@@ -18,6 +18,10 @@ from text carries over to speech. With the meaning token the audio encoder learn
 alignment alone and the motion loss trains everything after it; without it, the words of a spoken
 instruction must be learnt from the motion loss, which 3,600 CPU steps did not manage
 (docs/design.md).
+
+Listener (condition.listener): the audio encoder and meaning head are trained first in a stage of
+their own (`SpeechListener`, on the alignment alone, over batches of all utterances), then copied
+into every conditioned model and frozen there.
 """
 
 from __future__ import annotations
@@ -229,10 +233,8 @@ class ConditionEncoder(nn.Module):
         """The condition tokens, and the predicted meaning (B, E) of the audio (None without a meaning token)."""
         parts, meaning = [], None
         if self.audio is not None:
-            frames, lengths = frame_pool(batch.audio, batch.audio_lengths, self.audio_pool)
-            tokens = self.audio(frames, lengths)
-            if self.meaning is not None:
-                meaning = nn.functional.normalize(self.meaning(tokens.mean(1)), dim=-1)
+            tokens, meaning = listen(self.audio, self.meaning, self.audio_pool, batch)
+            if meaning is not None:
                 # Detached: the audio encoder learns from the alignment loss alone. Trained by the
                 # motion loss as well, it served that loss and the alignment did not fall in 1,000 steps.
                 tokens = torch.cat([tokens.detach(), self.text(meaning.detach())[:, None]], 1)
@@ -252,8 +254,78 @@ class ConditionEncoder(nn.Module):
     def alignment_loss(self, meaning: torch.Tensor | None, batch: ConditionBatch) -> torch.Tensor:
         """align_weight x mean (1 - cosine) between predicted meanings and the embeddings of the words
         spoken, over the examples with audio whose words are known; 0 where there are none."""
-        known = batch.use_audio & (batch.spoken_text.abs().sum(-1) > 0)
-        if meaning is None or not bool(known.any()):
+        if meaning is None:
             return batch.text.new_zeros(())
-        cosine = nn.functional.cosine_similarity(meaning[known].float(), batch.spoken_text[known], dim=-1)
-        return self.align_weight * (1 - cosine).mean()
+        return self.align_weight * alignment(meaning, batch)
+
+    def load_listener(self, listener: "SpeechListener") -> None:
+        """Take the audio encoder and meaning head of a trained listener."""
+        if self.audio is None or self.meaning is None:
+            raise ValueError("this condition encoder has no meaning token to take a listener's weights")
+        self.audio.load_state_dict(listener.audio.state_dict())
+        self.meaning.load_state_dict(listener.meaning.state_dict())
+
+    def freeze_listener(self) -> None:
+        """Stop training the audio encoder and meaning head (they came from the listener stage)."""
+        for module in (self.audio, self.meaning):
+            module.requires_grad_(False)
+
+
+class SpeechListener(nn.Module):
+    """The listener stage's model: the audio encoder and meaning head of a ConditionEncoder (same
+    parameter names), trained on the alignment alone."""
+
+    def __init__(self, config: ConditionConfig, audio_dim: int, text_dim: int = TEXT_EMBEDDING_DIM):
+        super().__init__()
+        self.audio_pool = config.audio_pool
+        self.audio = AUDIO_ENCODER_CLASSES[config.audio_encoder](config, audio_dim)
+        self.meaning = nn.Linear(config.dim, text_dim)
+        self.contrast = config.listener_contrast
+        self.temperature = config.listener_temperature
+
+    def predict(self, batch: ConditionBatch) -> torch.Tensor:
+        """(B, E) unit-length predicted meanings of the batch's speech."""
+        return listen(self.audio, self.meaning, self.audio_pool, batch)[1]
+
+    def forward(self, batch: ConditionBatch, mirrored: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The alignment plus `contrast` x a contrastive loss: each prediction must be nearer its own
+        words than the other words of the batch and than its words with left and right exchanged
+        (`mirrored`, zero rows where the words name no side). Cosine alone barely separates "wave your
+        left hand" from "wave your right hand"; the side is what the generator must hear."""
+        meaning = self.predict(batch)
+        aligned = alignment(meaning, batch)
+        contrastive = contrastive_loss(meaning, batch.spoken_text, mirrored, self.temperature)
+        return aligned + self.contrast * contrastive, {"alignment": aligned.detach(), "contrastive": contrastive.detach()}
+
+
+def contrastive_loss(meaning: torch.Tensor, spoken: torch.Tensor, mirrored: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Cross-entropy of picking each row's own words among all rows' words and the mirrored words
+    (candidates equal to a row's own words, i.e. the same sentence in another voice, are left out)."""
+    spoken = nn.functional.normalize(spoken, dim=-1)
+    has_side = mirrored.abs().sum(-1) > 0
+    candidates = torch.cat([spoken, nn.functional.normalize(mirrored[has_side], dim=-1)])
+    logits = meaning.float() @ candidates.t() / temperature
+    own = torch.arange(len(spoken), device=spoken.device)
+    same_words = (spoken @ candidates.t() > 0.9999) & (torch.arange(len(candidates), device=spoken.device)[None] != own[:, None])
+    return nn.functional.cross_entropy(logits.masked_fill(same_words, float("-inf")), own)
+
+
+def listen(encoder: nn.Module, meaning_head: nn.Module | None, pool: int,
+           batch: ConditionBatch) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Audio tokens (B, K, dim) of the batch's speech, and their unit-length predicted meaning (B, E)
+    when there is a meaning head."""
+    frames, lengths = frame_pool(batch.audio, batch.audio_lengths, pool)
+    tokens = encoder(frames, lengths)
+    if meaning_head is None:
+        return tokens, None
+    return tokens, nn.functional.normalize(meaning_head(tokens.mean(1)), dim=-1)
+
+
+def alignment(meaning: torch.Tensor, batch: ConditionBatch) -> torch.Tensor:
+    """Mean (1 - cosine) between predicted meanings and the embeddings of the words spoken, over the
+    examples with audio whose words are known; 0 where there are none."""
+    known = batch.use_audio & (batch.spoken_text.abs().sum(-1) > 0)
+    if not bool(known.any()):
+        return batch.text.new_zeros(())
+    cosine = nn.functional.cosine_similarity(meaning[known].float(), batch.spoken_text[known], dim=-1)
+    return (1 - cosine).mean()

@@ -160,6 +160,40 @@ class CodeSampler:
         return CodeBatch(torch.from_numpy(padded), torch.tensor(lengths), cond)
 
 
+@dataclass
+class UtteranceSet:
+    """The listener's data: speech features of utterances and the embeddings of their words."""
+
+    features: list[np.ndarray]  # per utterance (F, A), memory-mapped
+    spoken: np.ndarray  # (N, E) MiniLM embedding of each utterance's words
+    mirrored: np.ndarray  # (N, E) the same with left and right exchanged; zeros where no side is named
+    texts: list[str]
+    audio_dim: int
+    max_audio_frames: int
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+    def sample(self, rng: np.random.Generator, size: int) -> "UtteranceBatch":
+        """A batch of utterances drawn uniformly (every batch mixes actions)."""
+        return self.batch(rng.integers(0, len(self), size))
+
+    def batch(self, rows: Sequence[int]) -> "UtteranceBatch":
+        audio = [self.features[row][: self.max_audio_frames].astype(np.float32) for row in rows]
+        cond = ConditionBatch.from_arrays(audio, [None] * len(audio), self.audio_dim,
+                                          spoken_text=[self.spoken[row] for row in rows])
+        return UtteranceBatch(cond, torch.from_numpy(self.mirrored[np.asarray(rows)]))
+
+
+@dataclass
+class UtteranceBatch:
+    cond: ConditionBatch
+    mirrored: torch.Tensor  # (B, E)
+
+    def to(self, device: torch.device) -> "UtteranceBatch":
+        return UtteranceBatch(self.cond.to(device), self.mirrored.to(device))
+
+
 def length_buckets(lengths: Sequence[int], size: int) -> list[np.ndarray]:
     """Clip indices sorted by length, cut into consecutive groups of `size` (the last one larger)."""
     order = np.argsort(lengths, kind="stable")

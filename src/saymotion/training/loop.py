@@ -32,11 +32,16 @@ RESUMABLE_CHANGES = {"steps", "log_every", "checkpoint_every", "eval_every", "ev
 # Groups and data keys (ignored at any depth) that only the conditioned stages see.
 TOKENIZER_IGNORES = {"condition", "generator", "residual", "length", "sample", "speech_encoder", "max_audio_frames",
                      "instruction_kinds", "length_buckets"}
+# Condition settings the listener never sees (it is the audio encoder and meaning head alone).
+LISTENER_CONDITION_IGNORES = {"modalities", "drop_audio", "drop_text", "align_weight", "init_from_generator"}
+# Groups and data keys the listener stage never sees, besides those condition settings.
+LISTENER_IGNORES = {"tokenizer", "generator", "residual", "length", "sample", "window_frames", "mirror", "max_frames",
+                    "length_buckets"} | LISTENER_CONDITION_IGNORES
 MIN_LR_FRACTION = 0.1
 
 
 class Stage(Protocol):
-    """What the loop needs from one training stage (tokenizer, generator, residual, length)."""
+    """What the loop needs from one training stage (tokenizer, listener, generator, residual, length)."""
 
     kind: str
     config: ExperimentConfig
@@ -84,7 +89,7 @@ def config_differences(old: ExperimentConfig, new: ExperimentConfig, kind: str) 
         values["train"] = {kind: values["train"][kind]}
         return values
 
-    ignore = RESUMABLE_CHANGES | (TOKENIZER_IGNORES if kind == "tokenizer" else set())
+    ignore = RESUMABLE_CHANGES | {"tokenizer": TOKENIZER_IGNORES, "listener": LISTENER_IGNORES}.get(kind, set())
     return dict_differences(relevant(old), relevant(new), ignore)
 
 

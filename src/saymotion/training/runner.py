@@ -4,6 +4,7 @@
     RUN/tokenizer/{last.pt,model.pt,train.csv,eval.csv}
     RUN/codes-<tokenizer id>-<split>.npz   code sequences of every clip (cache)
     RUN/text-embeddings.npz         MiniLM embeddings of every training text (cache)
+    RUN/listener/...                speech -> meaning, when condition.listener (needs no tokenizer)
     RUN/generator/... RUN/residual/... RUN/length/...
 
 Later stages learn from the finished tokenizer (RUN/tokenizer/model.pt unless another is named);
@@ -19,14 +20,14 @@ from pathlib import Path
 import numpy as np
 
 from saymotion.checkpoint import Checkpoint, check_same_tokenizer, exported_file, load_checkpoint, run_file, save_checkpoint
-from saymotion.config import STAGES, ExperimentConfig, config_to_dict, downsampling_factor
+from saymotion.config import STAGES, TRAINING_STAGES, ExperimentConfig, config_to_dict, downsampling_factor
 from saymotion.errors import DataError
 from saymotion.fileio import atomic_open, save_npz, write_json
 from saymotion.training.data import ClipConditions, MotionSet, TextEmbeddingCache
 from saymotion.training.distributed import RunContext, barrier
-from saymotion.training.loop import StageResult, run_stage
-from saymotion.training.sources import TrainingSources, load_conditions, open_sources
-from saymotion.training.stages import CodeStage, Normalisation, TokenizerStage, extract_codes
+from saymotion.training.loop import LISTENER_CONDITION_IGNORES, StageResult, dict_differences, run_stage
+from saymotion.training.sources import TrainingSources, load_conditions, load_utterances, open_sources
+from saymotion.training.stages import CodeStage, ListenerStage, Normalisation, TokenizerStage, extract_codes
 
 
 @dataclass
@@ -38,8 +39,15 @@ class RunOptions:
     progress: bool = True
 
 
+def training_stages(config: ExperimentConfig) -> list[str]:
+    """The stages `saymotion train all` runs for `config`, in order."""
+    return [kind for kind in TRAINING_STAGES if kind != "listener" or config.condition.listener]
+
+
 def train_stages(stages: list[str], options: RunOptions, context: RunContext) -> dict[str, StageResult]:
     """Train `stages` in order (each one resumes or is skipped when already finished)."""
+    if "listener" in stages and not options.config.condition.listener:
+        raise DataError("the listener stage is off in this config; set condition.listener = true (and align_weight > 0)")
     sources = open_sources(options.config, with_speech=any(kind != "tokenizer" for kind in stages))
     if context.is_main and not (options.out_dir / "config.json").exists():
         write_json(options.out_dir / "config.json", config_to_dict(options.config))
@@ -47,6 +55,8 @@ def train_stages(stages: list[str], options: RunOptions, context: RunContext) ->
     for kind in stages:
         if kind == "tokenizer":
             results[kind] = _train_tokenizer(sources, options, context)
+        elif kind == "listener":
+            results[kind] = _train_listener(sources, options, context)
         else:
             results[kind] = _train_code_stage(kind, sources, options, context)
         if not results[kind].finished:
@@ -64,6 +74,22 @@ def _train_tokenizer(sources: TrainingSources, options: RunOptions, context: Run
     ]
     stage = TokenizerStage(config, *splits, norm, context.device)
     return run_stage(stage, options.out_dir / "tokenizer", context, stop_at=options.stop_at, progress=options.progress)
+
+
+def _train_listener(sources: TrainingSources, options: RunOptions, context: RunContext) -> StageResult:
+    norm = Normalisation(sources.motion.mean, sources.motion.std, sources.motion.skeleton)
+    cache = TextEmbeddingCache(options.out_dir / "text-embeddings.npz")
+    # Rank 0 embeds the texts first; the other ranks then read the cache.
+    if context.is_main:
+        train = load_utterances(options.config, sources, "train", cache)
+    barrier(context)
+    if not context.is_main:
+        train = load_utterances(options.config, sources, "train", TextEmbeddingCache(cache.path))
+    val = load_utterances(options.config, sources, "val", cache)
+    if not len(train):
+        raise DataError("the speech corpus has no training utterance of the kinds in data.instruction_kinds")
+    stage = ListenerStage(options.config, train, val, norm, context.device)
+    return run_stage(stage, options.out_dir / "listener", context, stop_at=options.stop_at, progress=options.progress)
 
 
 def _train_code_stage(kind: str, sources: TrainingSources, options: RunOptions, context: RunContext) -> StageResult:
@@ -84,9 +110,31 @@ def _train_code_stage(kind: str, sources: TrainingSources, options: RunOptions, 
         splits = _code_stage_data(config, sources, tokenizer, options.out_dir, context)
     _report_coverage(kind, splits["train"][1], context)
     stage = CodeStage(kind, config, tokenizer, splits["train"], splits["val"], context.device)
+    if config.condition.listener:
+        _start_from_listener(stage, options.out_dir, context)
     if kind != "generator" and config.condition.init_from_generator:
         _start_condition_from_generator(stage, options.out_dir, context)
+    if config.condition.listener:
+        stage.model.condition.freeze_listener()
     return run_stage(stage, options.out_dir / kind, context, stop_at=options.stop_at, progress=options.progress)
+
+
+def _start_from_listener(stage: CodeStage, out_dir: Path, context: RunContext) -> None:
+    """Copy the run's trained listener into a new model's condition encoder (frozen there)."""
+    path = run_file(out_dir, "listener")
+    if not path.is_file():
+        raise DataError(f"condition.listener: {path} does not exist yet; train the listener first "
+                        "(saymotion train listener) or set condition.listener = false")
+    listener = load_checkpoint(path, "listener", context.device)
+    differences = dict_differences(config_to_dict(listener.config)["condition"], config_to_dict(stage.config)["condition"],
+                                   LISTENER_CONDITION_IGNORES)
+    if listener.config.data.speech_encoder != stage.config.data.speech_encoder or listener.dims.audio_dim != stage.dims.audio_dim:
+        differences.append("data.speech_encoder")
+    if differences:
+        raise DataError(f"condition.listener: {path} was trained with other settings ({', '.join(differences)})")
+    stage.model.condition.load_listener(listener.model)
+    if context.is_main:
+        print(f"{stage.kind}: audio encoder and meaning head from {path} (frozen)", flush=True)
 
 
 def _start_condition_from_generator(stage: CodeStage, out_dir: Path, context: RunContext) -> None:
@@ -161,8 +209,9 @@ def exported_config(checkpoints: dict[str, Checkpoint]) -> dict:
 
 
 def _copy_logs(run_dir: Path, logs_dir: Path) -> None:
-    """The training and validation logs of every stage, so an exported model shows how it was made."""
-    for kind in STAGES:
+    """The training and validation logs of every stage (the listener's too), so an exported model
+    shows how it was made."""
+    for kind in TRAINING_STAGES:
         for log in sorted((run_dir / kind).glob("*.csv")):
             with atomic_open(logs_dir / f"{kind}-{log.name}", "w", encoding="utf-8") as handle:
                 handle.write(log.read_text(encoding="utf-8"))

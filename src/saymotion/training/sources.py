@@ -12,7 +12,9 @@ from typing import Any
 import numpy as np
 
 from saymotion.config import AUDIO, TEXT, ExperimentConfig, prepared_dir, speech_dir
-from saymotion.training.data import ClipConditions, TextEmbeddingCache
+from saymotion.descriptions.mirror import mirror_text
+from saymotion.errors import DataError
+from saymotion.training.data import ClipConditions, TextEmbeddingCache, UtteranceSet
 
 
 class SpeechCorpus:
@@ -82,3 +84,19 @@ def load_conditions(
         for clip, texts in texts_by_clip.items():
             text[index[clip]] = [embeddings[t] for t in texts]
     return ClipConditions(audio, text, sources.speech.feature_dim if sources.speech is not None else 0)
+
+
+def load_utterances(config: ExperimentConfig, sources: TrainingSources, split: str, cache: TextEmbeddingCache) -> UtteranceSet:
+    """The split's utterances of the kinds in data.instruction_kinds, for the listener stage."""
+    if sources.speech is None:
+        raise DataError("the listener stage needs the speech corpus and audio among condition.modalities")
+    kinds = set(config.data.instruction_kinds)
+    utterances = [u for u in sources.speech.split(split) if u.kind in kinds]
+    mirrored = [mirror_text(u.text) for u in utterances]
+    embeddings = cache.embed([u.text for u in utterances] + mirrored)
+    dim = len(next(iter(embeddings.values()))) if embeddings else 0
+    spoken = np.array([embeddings[u.text] for u in utterances], np.float32).reshape(-1, dim)
+    sides = np.array([embeddings[m] if m != u.text else np.zeros(dim, np.float32) for u, m in zip(utterances, mirrored)],
+                     np.float32).reshape(-1, dim)
+    return UtteranceSet([sources.speech.features(u.id) for u in utterances], spoken, sides, [u.text for u in utterances],
+                        sources.speech.feature_dim, config.data.max_audio_frames)

@@ -1,4 +1,4 @@
-"""The four training stages: what each one samples, optimises and evaluates."""
+"""The training stages: what each one samples, optimises and evaluates."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from saymotion.config import ExperimentConfig, max_tokens
 from saymotion.models.tokenizer import MotionTokenizer
 from saymotion.representation import FeatureLayout, features_to_joints
 from saymotion.skeleton import Skeleton
-from saymotion.training.data import ClipConditions, CodeBatch, CodeSampler, MotionSet, WindowSampler
+from saymotion.training.data import ClipConditions, CodeBatch, CodeSampler, MotionSet, UtteranceBatch, UtteranceSet, WindowSampler
 
 EVAL_SEED = 20250101  # validation batches are the same at every evaluation
 
@@ -173,3 +173,58 @@ class CodeStage:
                           self.tokenizer.skeleton, step=step, requires={"tokenizer": self.tokenizer.id},
                           metrics=dict(metrics))
 
+
+
+class ListenerStage:
+    """The audio encoder and meaning head, trained to predict the MiniLM embedding of the words
+    spoken from the speech alone (condition.listener)."""
+
+    kind = "listener"
+
+    def __init__(self, config: ExperimentConfig, train: UtteranceSet, val: UtteranceSet, norm: Normalisation,
+                 device: torch.device):
+        self.config = config
+        self.norm = norm
+        self.device = device
+        self.dims = ModelDims(feature_dim=len(norm.mean), audio_dim=train.audio_dim)
+        self.model = seeded_model(self.kind, config, self.dims, device)
+        self.train = train
+        self.val = val
+
+    def batch(self, rng: np.random.Generator, size: int) -> UtteranceBatch:
+        return self.train.sample(rng, size).to(self.device)
+
+    def loss(self, model: nn.Module, batch: UtteranceBatch) -> tuple[torch.Tensor, dict[str, float]]:
+        loss, values = model(batch.cond, batch.mirrored)
+        return loss, {name: value.item() for name, value in values.items()}
+
+    @torch.no_grad()
+    def evaluate(self, final: bool) -> dict[str, float]:
+        """On a fixed sample of validation utterances: mean (1 - cosine) to the words spoken, how often
+        the nearest of the sample's distinct texts is the one spoken, and, of those naming a side, how
+        often the words spoken are nearer than the same words with left and right exchanged."""
+        if not len(self.val):
+            return {}
+        train = self.config.train.listener
+        count = min(len(self.val), train.eval_batches * train.batch_size)
+        rows = np.random.default_rng(EVAL_SEED).choice(len(self.val), count, replace=False)
+        self.model.eval()
+        predicted = torch.cat([self.model.predict(self.val.batch(rows[i : i + train.batch_size]).cond.to(self.device)).float().cpu()
+                               for i in range(0, count, train.batch_size)])
+        self.model.train()
+        texts = sorted({self.val.texts[row] for row in rows})
+        candidates = F.normalize(torch.from_numpy(np.stack([self.val.spoken[self.val.texts.index(t)] for t in texts])), dim=-1)
+        target = torch.from_numpy(self.val.spoken[rows])
+        nearest = (predicted @ candidates.t()).argmax(1).tolist()
+        mirrored = torch.from_numpy(self.val.mirrored[rows])
+        sided = mirrored.abs().sum(-1) > 0
+        right_side = F.cosine_similarity(predicted, target, dim=-1) > F.cosine_similarity(predicted, mirrored, dim=-1)
+        return {
+            "val_alignment": float((1 - F.cosine_similarity(predicted, target, dim=-1)).mean()),
+            "val_nearest_text": float(np.mean([texts[n] == self.val.texts[row] for n, row in zip(nearest, rows)])),
+            "val_side": float(right_side[sided].float().mean()) if bool(sided.any()) else float("nan"),
+        }
+
+    def checkpoint(self, step: int, metrics: dict[str, float]) -> Checkpoint:
+        return Checkpoint(self.kind, self.config, self.dims, self.model, self.norm.mean, self.norm.std,
+                          self.norm.skeleton, step=step, metrics=dict(metrics))
