@@ -11,7 +11,8 @@ from saymotion import settings
 STAGE_CHOICES = ("tokenizer", "listener", "generator", "residual", "length", "all", "export")
 
 DESCRIPTION = """\
-Train one stage, or all of them in order, into a run folder. Every stage resumes from its last
+Train one stage, or all of them in order, into a run folder (the listener stage runs only when
+condition.listener is on, as in configs/meaning-token.toml). Every stage resumes from its last
 checkpoint (RUN/<stage>/last.pt) and is skipped when already finished. `export` copies a finished
 run's models (without training state) into a folder that `saymotion generate --model` reads.
 

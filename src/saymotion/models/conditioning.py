@@ -215,7 +215,7 @@ class ConditionEncoder(nn.Module):
             self.audio = AUDIO_ENCODER_CLASSES[config.audio_encoder](config, audio_dim)
             audio_tokens = self.audio.tokens
             if config.align_weight > 0:
-                self.meaning = nn.Linear(config.dim, text_dim)
+                self.meaning = nn.Linear(config.dim + audio_dim, text_dim)
                 audio_tokens += 1
             self.null_audio = nn.Parameter(torch.zeros(audio_tokens, config.dim))
             self.audio_type = nn.Parameter(torch.randn(config.dim) * 0.02)
@@ -279,7 +279,7 @@ class SpeechListener(nn.Module):
         super().__init__()
         self.audio_pool = config.audio_pool
         self.audio = AUDIO_ENCODER_CLASSES[config.audio_encoder](config, audio_dim)
-        self.meaning = nn.Linear(config.dim, text_dim)
+        self.meaning = nn.Linear(config.dim + audio_dim, text_dim)
         self.contrast = config.listener_contrast
         self.temperature = config.listener_temperature
 
@@ -318,7 +318,10 @@ def listen(encoder: nn.Module, meaning_head: nn.Module | None, pool: int,
     tokens = encoder(frames, lengths)
     if meaning_head is None:
         return tokens, None
-    return tokens, nn.functional.normalize(meaning_head(tokens.mean(1)), dim=-1)
+    # The head also reads the mean of the speech frames themselves: the side an instruction names is
+    # linearly plain there, but did not get through the memory bottleneck (docs/design.md).
+    summary = torch.cat([tokens.mean(1), segment_pool(frames, lengths, 1)[:, 0]], -1)
+    return tokens, nn.functional.normalize(meaning_head(summary), dim=-1)
 
 
 def alignment(meaning: torch.Tensor, batch: ConditionBatch) -> torch.Tensor:
