@@ -105,9 +105,9 @@ class CodeSampler:
 
     Each batch is drawn from clips of similar length (every clip is still equally likely), so
     little compute goes into padding; with data.length_buckets false, from all clips. Sequences
-    longer than `max_tokens` are cropped at a random offset. For each example one spoken and one written instruction of its clip are drawn, then
-    each modality is dropped independently with its configured probability (or always, if the
-    model does not use it).
+    longer than `max_tokens` are cropped at a random offset. For each example one spoken and one
+    written instruction of its clip are drawn, then each modality is dropped independently with
+    its configured probability (or always, if the model does not use it).
     """
 
     def __init__(self, codes: list[np.ndarray], conditions: ClipConditions, config: ExperimentConfig, max_tokens: int):

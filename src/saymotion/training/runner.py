@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, TypeVar
 
 import numpy as np
 
@@ -23,11 +24,13 @@ from saymotion.checkpoint import Checkpoint, check_same_tokenizer, exported_file
 from saymotion.config import STAGES, TRAINING_STAGES, ExperimentConfig, config_to_dict, downsampling_factor
 from saymotion.errors import DataError
 from saymotion.fileio import atomic_open, save_npz, write_json
-from saymotion.training.data import ClipConditions, MotionSet, TextEmbeddingCache
+from saymotion.training.data import ClipConditions, MotionSet, TextEmbeddingCache, UtteranceSet
 from saymotion.training.distributed import RunContext, barrier
 from saymotion.training.loop import LISTENER_CONDITION_IGNORES, StageResult, dict_differences, run_stage
 from saymotion.training.sources import TrainingSources, load_conditions, load_utterances, open_sources
 from saymotion.training.stages import CodeStage, ListenerStage, Normalisation, TokenizerStage, extract_codes
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -78,14 +81,12 @@ def _train_tokenizer(sources: TrainingSources, options: RunOptions, context: Run
 
 def _train_listener(sources: TrainingSources, options: RunOptions, context: RunContext) -> StageResult:
     norm = Normalisation(sources.motion.mean, sources.motion.std, sources.motion.skeleton)
-    cache = TextEmbeddingCache(options.out_dir / "text-embeddings.npz")
-    # Rank 0 embeds the texts first; the other ranks then read the cache.
-    if context.is_main:
-        train = load_utterances(options.config, sources, "train", cache)
-    barrier(context)
-    if not context.is_main:
-        train = load_utterances(options.config, sources, "train", TextEmbeddingCache(cache.path))
-    val = load_utterances(options.config, sources, "val", cache)
+
+    def load() -> tuple[UtteranceSet, UtteranceSet]:
+        cache = TextEmbeddingCache(options.out_dir / "text-embeddings.npz")
+        return tuple(load_utterances(options.config, sources, split, cache) for split in ("train", "val"))
+
+    train, val = _main_rank_first(context, load)
     if not len(train):
         raise DataError("the speech corpus has no training utterance of the kinds in data.instruction_kinds")
     stage = ListenerStage(options.config, train, val, norm, context.device)
@@ -102,21 +103,27 @@ def _train_code_stage(kind: str, sources: TrainingSources, options: RunOptions, 
     ]
     if changed and context.is_main:
         print(f"{kind}: using the tokenizer's own settings for tokenizer.{', '.join(changed)}", flush=True)
-    # Rank 0 computes the code and text-embedding caches; the other ranks then read them.
-    if context.is_main:
-        splits = _code_stage_data(config, sources, tokenizer, options.out_dir, context)
-    barrier(context)
-    if not context.is_main:
-        splits = _code_stage_data(config, sources, tokenizer, options.out_dir, context)
+    splits = _main_rank_first(context, lambda: _code_stage_data(config, sources, tokenizer, options.out_dir, context))
     _report_coverage(kind, splits["train"][1], context)
     stage = CodeStage(kind, config, tokenizer, splits["train"], splits["val"], context.device)
-    if config.condition.listener:
-        _start_from_listener(stage, options.out_dir, context)
+    # The generator's condition encoder already holds the listener's weights.
     if kind != "generator" and config.condition.init_from_generator:
         _start_condition_from_generator(stage, options.out_dir, context)
+    elif config.condition.listener:
+        _start_from_listener(stage, options.out_dir, context)
     if config.condition.listener:
         stage.model.condition.freeze_listener()
     return run_stage(stage, options.out_dir / kind, context, stop_at=options.stop_at, progress=options.progress)
+
+
+def _main_rank_first(context: RunContext, load: Callable[[], T]) -> T:
+    """`load()` on rank 0 first, which writes the run's caches, then on the other ranks, which read them."""
+    if context.is_main:
+        result = load()
+    barrier(context)
+    if not context.is_main:
+        result = load()
+    return result
 
 
 def _start_from_listener(stage: CodeStage, out_dir: Path, context: RunContext) -> None:

@@ -14,6 +14,7 @@ import numpy as np
 from saymotion.config import AUDIO, TEXT, ExperimentConfig, prepared_dir, speech_dir
 from saymotion.descriptions.mirror import mirror_text
 from saymotion.errors import DataError
+from saymotion.models.minilm import TEXT_EMBEDDING_DIM
 from saymotion.training.data import ClipConditions, TextEmbeddingCache, UtteranceSet
 
 
@@ -94,9 +95,9 @@ def load_utterances(config: ExperimentConfig, sources: TrainingSources, split: s
     utterances = [u for u in sources.speech.split(split) if u.kind in kinds]
     mirrored = [mirror_text(u.text) for u in utterances]
     embeddings = cache.embed([u.text for u in utterances] + mirrored)
-    dim = len(next(iter(embeddings.values()))) if embeddings else 0
-    spoken = np.array([embeddings[u.text] for u in utterances], np.float32).reshape(-1, dim)
-    sides = np.array([embeddings[m] if m != u.text else np.zeros(dim, np.float32) for u, m in zip(utterances, mirrored)],
-                     np.float32).reshape(-1, dim)
+    spoken = np.array([embeddings[u.text] for u in utterances], np.float32).reshape(-1, TEXT_EMBEDDING_DIM)
+    no_side = np.zeros(TEXT_EMBEDDING_DIM, np.float32)
+    sides = np.array([embeddings[m] if m != u.text else no_side for u, m in zip(utterances, mirrored)],
+                     np.float32).reshape(-1, TEXT_EMBEDDING_DIM)
     return UtteranceSet([sources.speech.features(u.id) for u in utterances], spoken, sides, [u.text for u in utterances],
                         sources.speech.feature_dim, config.data.max_audio_frames)

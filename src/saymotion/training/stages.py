@@ -212,8 +212,9 @@ class ListenerStage:
         predicted = torch.cat([self.model.predict(self.val.batch(rows[i : i + train.batch_size]).cond.to(self.device)).float().cpu()
                                for i in range(0, count, train.batch_size)])
         self.model.train()
-        texts = sorted({self.val.texts[row] for row in rows})
-        candidates = F.normalize(torch.from_numpy(np.stack([self.val.spoken[self.val.texts.index(t)] for t in texts])), dim=-1)
+        row_of = {self.val.texts[row]: row for row in rows}
+        texts = sorted(row_of)
+        candidates = F.normalize(torch.from_numpy(self.val.spoken[[row_of[t] for t in texts]]), dim=-1)
         target = torch.from_numpy(self.val.spoken[rows])
         nearest = (predicted @ candidates.t()).argmax(1).tolist()
         mirrored = torch.from_numpy(self.val.mirrored[rows])
