@@ -327,6 +327,8 @@ def test_listener_learns_the_words_spoken_and_stays_frozen_inside_the_later_stag
 
     steps = ["--set", "train.listener.steps=40", "--set", "train.listener.eval_every=40", "--set", "train.listener.lr=0.003"]
     assert train_cli("listener", *common, *steps) == 0
+    counts = re.search(r"listener: (\d+) training utterances, (\d+) validation utterances", capsys.readouterr().out)
+    assert counts and int(counts[1]) > int(counts[2]) > 0
     log = (tmp_path / "listener" / "train.csv").read_text().splitlines()
     alignment = [float(row.split(",")[log[0].split(",").index("alignment")]) for row in log[1:]]
     assert np.mean(alignment[-5:]) < 0.7 * np.mean(alignment[:5])  # synthetic speech carries its action

@@ -89,6 +89,8 @@ def _train_listener(sources: TrainingSources, options: RunOptions, context: RunC
     train, val = _main_rank_first(context, load)
     if not len(train):
         raise DataError("the speech corpus has no training utterance of the kinds in data.instruction_kinds")
+    if context.is_main:
+        print(f"listener: {len(train)} training utterances, {len(val)} validation utterances", flush=True)
     stage = ListenerStage(options.config, train, val, norm, context.device)
     return run_stage(stage, options.out_dir / "listener", context, stop_at=options.stop_at, progress=options.progress)
 
