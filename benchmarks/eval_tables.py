@@ -53,7 +53,8 @@ def provenance_line(report: dict, command: str) -> str:
     speech = report["data"]["speech_sha256"]
     return (
         f"Command: `{command}`. Commit `{report['commit']}`. Split `{report['split']}` ({report['clips']} clips, "
-        f"oral instructions), {protocol['repetitions']} repetitions (mean, ± 95% interval), lengths: "
+        f"oral instructions), {protocol['repetitions']} repetitions (mean, ± 95% interval), MultiModality over "
+        f"{protocol['mm_conditions']} clips x {protocol['mm_samples']} samples, lengths: "
         f"{report['lengths']}. Evaluator step {report['evaluator']['step']}, config sha256 "
         f"`{report['evaluator']['config_sha256'][:12]}`; prepared data sha256 `{report['data']['prepared_sha256'][:12]}`"
         + (f"; speech sha256 `{speech[:12]}`." if speech else ".")

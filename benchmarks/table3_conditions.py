@@ -9,7 +9,7 @@ A report already written at the same commit with the same protocol is reused, so
 run continues where it stopped.
 
     .venv/bin/python benchmarks/table3_conditions.py --evaluator DIR [--model DIR] [--data DIR] \\
-        [--speech DIR] [--reps 20] [--max-clips 0]
+        [--speech DIR] [--reps 20] [--max-clips 0] [--mm-conditions 100]
 """
 
 from __future__ import annotations
@@ -83,11 +83,14 @@ def main() -> int:
     parser.add_argument("--speech", type=Path, help="speech corpus (default: the model's)")
     parser.add_argument("--reps", type=int, default=p.FULL_PROTOCOL.repetitions)
     parser.add_argument("--max-clips", type=int, default=0, help="a seeded subset of the test clips (0: all)")
+    parser.add_argument("--mm-conditions", type=int, default=p.FULL_PROTOCOL.mm_conditions,
+                        help=f"clips MultiModality samples {p.FULL_PROTOCOL.mm_samples} motions each for (default: %(default)s)")
     parser.add_argument("--conditions", default=",".join(c for c, _ in ROWS), help="comma-separated (default: %(default)s)")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    protocol = dataclasses.replace(p.FULL_PROTOCOL, repetitions=args.reps, max_clips=args.max_clips)
+    protocol = dataclasses.replace(p.FULL_PROTOCOL, repetitions=args.reps, max_clips=args.max_clips,
+                                   mm_conditions=args.mm_conditions)
     request = p.EvaluationRequest(args.model, args.evaluator, p.TEXT, protocol, data=args.data, speech=args.speech,
                                   threads=args.threads)  # fmt: skip
     current = commit()

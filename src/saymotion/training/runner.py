@@ -210,10 +210,11 @@ def export_model(run_dir: Path, out_dir: Path, half: bool) -> dict[str, Path]:
 
 
 def exported_config(checkpoints: dict[str, Checkpoint]) -> dict:
-    """The generator's config with each stage's training settings as that stage ran them: a stage
-    continued after an edit of the config file records the new values, its siblings keep theirs."""
+    """The generator's config (the listener's training settings included) with each exported
+    stage's training settings as that stage ran them: a stage continued after an edit of the config
+    file records the new values, its siblings keep theirs."""
     config = config_to_dict(checkpoints["generator"].config)
-    config["train"] = {kind: config_to_dict(checkpoint.config)["train"][kind] for kind, checkpoint in checkpoints.items()}
+    config["train"].update({kind: config_to_dict(checkpoint.config)["train"][kind] for kind, checkpoint in checkpoints.items()})
     return config
 
 
