@@ -1,15 +1,17 @@
 """Multi-step seams: is the join between two instructions smoother than anything in real motion?
 
-For a recording with three instructions (default examples/three_steps.wav) it runs
+For a recording with three instructions (default examples/three_steps.wav), or with --text a text
+of several sentences, it runs
 `Pipeline.generate_steps` and measures, at each seam, the largest frame-to-frame joint step (joint
 displacement between consecutive frames, mean over joints, metres) within the re-generated tokens
 around it, for the inpainted motion and for the steps' own codes merely concatenated (same decode,
 no inpainting). The bar is the largest frame-to-frame step in real data: every clip of a prepared
 dataset (--data). With --evaluator (a folder of `saymotion eval train`) the evaluator's action
-classifier labels each step's frames, checked against --expect. Writes benchmarks/results/multistep.json.
+classifier labels each step's frames, checked against --expect. Writes benchmarks/results/multistep.json
+(multistep_text.json with --text).
 
-    .venv/bin/python benchmarks/multistep.py [--model DIR] [--data DIR] [--audio FILE] [--seed 0] \
-        [--evaluator DIR --expect walk,wave-left-hand,bow]
+    .venv/bin/python benchmarks/multistep.py [--model DIR] [--data DIR] [--audio FILE | --text TEXT] \
+        [--seed 0] [--evaluator DIR --expect walk,wave-left-hand,bow]
 
 examples/three_steps.wav was made with the repository's own speech command:
 
@@ -77,7 +79,9 @@ def step_actions(evaluator_dir: Path, features: np.ndarray, frame_ranges: list[t
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--audio", type=Path, default=DEFAULT_AUDIO, help="recording with several instructions")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--audio", type=Path, default=DEFAULT_AUDIO, help="recording with several instructions")
+    source.add_argument("--text", help="several instructions as sentences, instead of the recording")
     parser.add_argument("--model", type=Path, default=settings.default_model_dir())
     parser.add_argument("--data", type=Path, default=settings.default_prepared_dir(), help="prepared dataset folder")
     parser.add_argument("--seed", type=int, default=0)
@@ -87,7 +91,8 @@ def main() -> int:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     pipeline = Pipeline.load(args.model)
-    instructions, conditions = pipeline.split_steps(args.audio, None)
+    audio = None if args.text else args.audio
+    instructions, conditions = pipeline.split_steps(audio, args.text)
     # What Pipeline.generate_steps runs, kept whole here for the codes before inpainting.
     generated = pipeline.generator.generate_steps(conditions, seed=args.seed)
     joints = generated.motion.joints[0]
@@ -100,7 +105,8 @@ def main() -> int:
     real_max, real_p999, real_clip = real_steps(args.data)
     steps = [instruction.step(*frames) for instruction, frames in zip(instructions, generated.frame_ranges)]
     result = {
-        "audio": str(args.audio),
+        "audio": None if audio is None else str(audio),
+        "text": args.text,
         "model": str(args.model),
         "data": str(args.data),
         "seed": args.seed,
@@ -122,7 +128,8 @@ def main() -> int:
         result["step_actions"] = step_actions(args.evaluator, generated.motion.features[0], generated.frame_ranges)
         result["expected_actions"] = args.expect.split(",")
         result["actions_as_expected"] = result["step_actions"] == result["expected_actions"]
-    fileio.write_json(RESULTS_DIR / "multistep.json", result)
+    output = RESULTS_DIR / ("multistep_text.json" if args.text else "multistep.json")
+    fileio.write_json(output, result)
     print(f"segments: {result['segments']}")
     print(f"seam max step (m): {[round(step, 4) for step in inpainted]} "
           f"(concatenated without inpainting: {[round(step, 4) for step in plain]})")
@@ -130,7 +137,7 @@ def main() -> int:
     print(f"seams within the real maximum: {result['seams_within_real_max']}")
     if args.evaluator:
         print(f"step actions: {result['step_actions']} (expected {result['expected_actions']})")
-    print(f"-> {RESULTS_DIR / 'multistep.json'}")
+    print(f"-> {output}")
     return 0
 
 

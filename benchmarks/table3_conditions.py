@@ -44,7 +44,8 @@ def markdown(reports: dict[str, dict]) -> str:
     if p.CASCADE in reports:
         asr = reports[p.CASCADE]["transcription"]
         lines += ["", f"Cascade transcripts ({asr['model']}): word error rate {asr['word_error_rate']:.3f} "
-                  f"over {asr['utterances']} utterances."]  # fmt: skip
+                  f"over {asr['utterances']} utterances; no words heard in {asr['empty_transcripts']} of them "
+                  "(sampled without a condition)."]  # fmt: skip
     return "\n".join(lines) + "\n"
 
 

@@ -16,7 +16,8 @@ from saymotion import fileio
 from saymotion.cli import main as cli_main
 from saymotion.datasets.prepared import PreparedDataset
 from saymotion.evaluation import metrics
-from saymotion.evaluation.cascade import word_error_rate
+from saymotion.evaluation import protocol as p
+from saymotion.evaluation.cascade import Transcripts, word_error_rate
 from saymotion.evaluation.evaluator import EvaluatorConfig, Evaluator, load_evaluator_config
 from saymotion.evaluation.training import contrastive_loss
 from saymotion.settings import REPO_DIR
@@ -211,6 +212,14 @@ def test_quick_cascade_transcribes_the_test_audio(tiny_speech_model, model_evalu
     transcription = report["transcription"]
     assert transcription["utterances"] == report["clips"] and transcription["seconds"] > 0
     assert 0.0 < transcription["word_error_rate"]  # the recording does not say the synthetic texts
+    assert transcription["empty_transcripts"] == 0
+
+
+def test_cascade_gives_no_instruction_where_speech_recognition_heard_nothing():
+    transcripts = Transcripts({"heard": "wave your hand", "silent": ""}, 1.0, 2.0, 0.5, empty=1)
+    conditioner = p.Conditioner(p.CASCADE, None, transcripts)
+    assert conditioner(p.Instruction("wave your left hand", "heard")) == (None, "wave your hand")
+    assert conditioner(p.Instruction("bow", "silent")) == (None, None)
 
 
 @pytest.mark.parametrize(

@@ -61,6 +61,10 @@ def test_generate_rows_gives_each_instruction_its_own_condition_and_length(pipel
         generator.generate_rows(rows, seconds=[1.0])
     with pytest.raises(SaymotionError, match="a spoken instruction, a text, or both"):
         generator.generate_rows([(None, None)])
+    # the cascade's rows where speech recognition heard nothing: sampled without a condition
+    unconditional = generator.generate_rows([(None, None), (None, "walks forward")], seconds=[1.0, 1.0], seed=3,
+                                            unconditional=True)  # fmt: skip
+    assert len(unconditional.joints) == 2 and np.isfinite(unconditional.joints[0]).all()
 
 
 def test_motion_files(pipeline: Pipeline, tmp_path: Path):

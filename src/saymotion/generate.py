@@ -132,15 +132,17 @@ class MotionGenerator:
         seconds: Sequence[float] | None = None,
         seed: int = 0,
         sample: SampleConfig | None = None,
+        unconditional: bool = False,
     ) -> GeneratedMotion:
         """One motion per (speech features, text) row, all sampled as one batch (evaluation runs
-        hundreds of instructions); `seconds` gives each row's length (default: predicted)."""
+        hundreds of instructions); `seconds` gives each row's length (default: predicted). With
+        `unconditional`, a row with neither is sampled from the model's unconditional branch."""
         if not rows:
             raise SaymotionError("give at least one instruction")
         if seconds is not None and len(seconds) != len(rows):
             raise SaymotionError(f"got {len(seconds)} lengths for {len(rows)} instructions")
         sample = sample or self.config.sample
-        cond = self._condition_rows(rows).to(self.device)
+        cond = self._condition_rows(rows, unconditional).to(self.device)
         generator = torch.Generator(self.device).manual_seed(seed)
         lengths = self._token_counts(cond, seconds, generator)
         base = self.checkpoints["generator"].model.generate(lengths, cond, **masked_sampling(sample), generator=generator)
@@ -178,9 +180,9 @@ class MotionGenerator:
         """The motion of one code sequence (N, Q) of any length."""
         return self._decode(codes[None], torch.tensor([len(codes)]))
 
-    def _condition_rows(self, rows: Sequence[tuple[np.ndarray | None, str | None]]) -> ConditionBatch:
+    def _condition_rows(self, rows: Sequence[tuple[np.ndarray | None, str | None]], unconditional: bool = False) -> ConditionBatch:
         """A batch with one (speech features, text) condition per row; each distinct text is embedded once."""
-        if any(audio is None and not text for audio, text in rows):
+        if not unconditional and any(audio is None and not text for audio, text in rows):
             raise SaymotionError("give a spoken instruction, a text, or both")
         texts = {text for _, text in rows if text}
         if texts and TEXT not in self.modalities:

@@ -143,8 +143,8 @@ class Conditioner:
         """The (speech features, text) row of `MotionGenerator.generate_rows`."""
         if self.condition == TEXT:
             return None, instruction.text
-        if self.condition == CASCADE:
-            return None, self.transcripts.texts[instruction.utterance]
+        if self.condition == CASCADE:  # nothing heard: the cascade gives no instruction (sampled unconditionally)
+            return None, self.transcripts.texts[instruction.utterance] or None
         features = self.speech.features(instruction.utterance)
         return features, instruction.text if self.condition == BOTH else None
 
@@ -260,7 +260,8 @@ class ProtocolRun:
         seconds = None if setup.predicted_length else [clip_seconds(setup.generator, c.frames) for c in clips]
         rows = [setup.conditioner(instruction) for instruction in instructions]
         started = time.perf_counter()
-        motion = setup.generator.generate_rows(rows, seconds=seconds, seed=seed)
+        motion = setup.generator.generate_rows(rows, seconds=seconds, seed=seed,
+                                                unconditional=setup.conditioner.condition == CASCADE)
         self.generation_seconds += time.perf_counter() - started
         self.generated_motions += len(rows)
         return motion
@@ -386,5 +387,6 @@ def run_evaluation(request: EvaluationRequest, device: torch.device, progress: b
             "audio_seconds": transcripts.audio_seconds,
             "utterances": len(transcripts.texts),
             "word_error_rate": transcripts.word_error_rate,
+            "empty_transcripts": transcripts.empty,
         }
     return report
