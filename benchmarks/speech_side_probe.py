@@ -9,7 +9,6 @@ benchmarks/results/speech_side_probe.json.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from pathlib import Path
 
@@ -18,16 +17,14 @@ import torch
 from common import RESULTS_DIR, machine
 
 from saymotion import fileio, settings
+from saymotion.descriptions.mirror import named_sides
 from saymotion.errors import SaymotionError
 from saymotion.training.sources import SpeechCorpus
 
-SIDES = {"left": re.compile(r"\bleft", re.IGNORECASE), "right": re.compile(r"\bright", re.IGNORECASE)}
-
-
 def named_side(text: str) -> int | None:
     """1 for right, 0 for left, None when the text names neither or both."""
-    left, right = (bool(pattern.search(text)) for pattern in SIDES.values())
-    return None if left == right else int(right)
+    sides = named_sides(text)
+    return int("right" in sides) if len(sides) == 1 else None
 
 
 def mean_frames(corpus: SpeechCorpus, split: str, limit: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:

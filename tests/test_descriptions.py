@@ -22,6 +22,7 @@ from saymotion.descriptions import (
     mirror_text,
 )
 from saymotion.descriptions.grammar import ORAL_FRAMES, ORIGINAL_FRAMES, SUBJECTS, conjugate, number_words
+from saymotion.descriptions.mirror import named_sides
 from saymotion.descriptions.vocabulary import ACTIONS, STYLES, Motion
 from saymotion.errors import DataError
 from saymotion.skeleton import BANDAI_JOINT_NAMES, BANDAI_PARENTS, Skeleton
@@ -368,6 +369,12 @@ def test_mirror_text_swaps_sides_and_is_an_involution() -> None:
     text = "Wave your LEFT hand, then walk leftward; Left-handed, rightmost. Bright and upright, alright."
     assert mirror_text(text) == "Wave your RIGHT hand, then walk rightward; Right-handed, leftmost. Bright and upright, alright."
     assert mirror_text(mirror_text(text)) == text
+
+
+def test_named_sides_reads_side_words_only() -> None:
+    assert named_sides("Wave your LEFT hand, then walk leftward") == {"left"}
+    assert named_sides("Left-handed, rightmost") == {"left", "right"}
+    assert named_sides("Bright and upright, alright, a leftover") == set()
 
 
 def test_mirror_action_pairs_the_lateral_actions() -> None:

@@ -19,6 +19,11 @@ def mirror_text(text: str) -> str:
     return _SIDE_WORD.sub(lambda match: _same_case(_OTHER_SIDE[match.group(1).lower()], match.group(1)), text)
 
 
+def named_sides(text: str) -> set[str]:
+    """The sides ("left", "right") the words of `text` name."""
+    return {match.group(1).lower() for match in _SIDE_WORD.finditer(text)}
+
+
 def mirror_action(action: str) -> str:
     """The action label of the mirrored motion: wave-left-hand <-> wave-right-hand and so on."""
     return "-".join(_OTHER_SIDE.get(part, part) for part in action.split("-"))

@@ -215,7 +215,7 @@ class ConditionEncoder(nn.Module):
             self.audio = AUDIO_ENCODER_CLASSES[config.audio_encoder](config, audio_dim)
             audio_tokens = self.audio.tokens
             if config.align_weight > 0:
-                self.meaning = nn.Linear(config.dim + audio_dim, text_dim)
+                self.meaning = meaning_head(config, audio_dim, text_dim)
                 audio_tokens += 1
             self.null_audio = nn.Parameter(torch.zeros(audio_tokens, config.dim))
             self.audio_type = nn.Parameter(torch.randn(config.dim) * 0.02)
@@ -279,7 +279,7 @@ class SpeechListener(nn.Module):
         super().__init__()
         self.audio_pool = config.audio_pool
         self.audio = AUDIO_ENCODER_CLASSES[config.audio_encoder](config, audio_dim)
-        self.meaning = nn.Linear(config.dim + audio_dim, text_dim)
+        self.meaning = meaning_head(config, audio_dim, text_dim)
         self.contrast = config.listener_contrast
         self.temperature = config.listener_temperature
 
@@ -308,6 +308,11 @@ def contrastive_loss(meaning: torch.Tensor, spoken: torch.Tensor, mirrored: torc
     own = torch.arange(len(spoken), device=spoken.device)
     same_words = (spoken @ candidates.t() > 0.9999) & (torch.arange(len(candidates), device=spoken.device)[None] != own[:, None])
     return nn.functional.cross_entropy(logits.masked_fill(same_words, float("-inf")), own)
+
+
+def meaning_head(config: ConditionConfig, audio_dim: int, text_dim: int) -> nn.Linear:
+    """Predicts a sentence embedding from the audio tokens' mean and the speech frames' mean (`listen`)."""
+    return nn.Linear(config.dim + audio_dim, text_dim)
 
 
 def listen(encoder: nn.Module, meaning_head: nn.Module | None, pool: int,

@@ -174,7 +174,6 @@ class CodeStage:
                           metrics=dict(metrics))
 
 
-
 class ListenerStage:
     """The audio encoder and meaning head, trained to predict the MiniLM embedding of the words
     spoken from the speech alone (condition.listener)."""
@@ -219,9 +218,10 @@ class ListenerStage:
         nearest = (predicted @ candidates.t()).argmax(1).tolist()
         mirrored = torch.from_numpy(self.val.mirrored[rows])
         sided = mirrored.abs().sum(-1) > 0
-        right_side = F.cosine_similarity(predicted, target, dim=-1) > F.cosine_similarity(predicted, mirrored, dim=-1)
+        similarity = F.cosine_similarity(predicted, target, dim=-1)
+        right_side = similarity > F.cosine_similarity(predicted, mirrored, dim=-1)
         return {
-            "val_alignment": float((1 - F.cosine_similarity(predicted, target, dim=-1)).mean()),
+            "val_alignment": float((1 - similarity).mean()),
             "val_nearest_text": float(np.mean([texts[n] == self.val.texts[row] for n, row in zip(nearest, rows)])),
             "val_side": float(right_side[sided].float().mean()) if bool(sided.any()) else float("nan"),
         }
