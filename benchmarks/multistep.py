@@ -7,11 +7,12 @@ displacement between consecutive frames, mean over joints, metres) within the re
 around it, for the inpainted motion and for the steps' own codes merely concatenated (same decode,
 no inpainting). The bar is the largest frame-to-frame step in real data: every clip of a prepared
 dataset (--data). With --evaluator (a folder of `saymotion eval train`) the evaluator's action
-classifier labels each step's frames, checked against --expect. Writes benchmarks/results/multistep.json
+classifier labels each step's frames, checked against --expect, for --seed and for each of --seeds
+seeds after it (one seed can be lucky). Writes benchmarks/results/multistep.json
 (multistep_text.json with --text).
 
     .venv/bin/python benchmarks/multistep.py [--model DIR] [--data DIR] [--audio FILE | --text TEXT] \
-        [--seed 0] [--evaluator DIR --expect walk,wave-left-hand,bow]
+        [--seed 0] [--evaluator DIR --expect walk,wave-left-hand,bow --seeds 20]
 
 examples/three_steps.wav was made with the repository's own speech command:
 
@@ -33,6 +34,7 @@ from saymotion import fileio, settings
 from saymotion.config import downsampling_factor
 from saymotion.datasets.prepared import PreparedDataset
 from saymotion.evaluation.evaluator import Evaluator
+from saymotion.generate import GeneratedSteps
 from saymotion.multistep import SEAM_TOKENS
 from saymotion.pipeline import Pipeline
 
@@ -71,10 +73,22 @@ def real_steps(data: Path) -> tuple[float, float, str]:
     return largest, float(np.percentile(np.concatenate(every), 99.9)), where
 
 
-def step_actions(evaluator_dir: Path, features: np.ndarray, frame_ranges: list[tuple[int, int]]) -> list[str]:
+def step_actions(evaluator: Evaluator, generated: GeneratedSteps) -> list[str]:
     """The evaluator's action label for each step's frames of the continuous motion."""
-    evaluator = Evaluator.load(evaluator_dir)
-    return evaluator.evaluate_motions([features[start:end] for start, end in frame_ranges]).actions
+    features = generated.motion.features[0]
+    return evaluator.evaluate_motions([features[start:end] for start, end in generated.frame_ranges]).actions
+
+
+def actions_over_seeds(pipeline: Pipeline, conditions: list, evaluator: Evaluator, seeds: range,
+                       expected: list[str]) -> dict:
+    """How often each step, and the whole motion, comes out as the expected actions over `seeds`."""
+    labels = [step_actions(evaluator, pipeline.generator.generate_steps(conditions, seed=seed)) for seed in seeds]
+    return {
+        "seeds": list(seeds),
+        "step_actions": labels,
+        "step_accuracy": [float(np.mean([row[i:i + 1] == [want] for row in labels])) for i, want in enumerate(expected)],
+        "all_steps_right": float(np.mean([row == expected for row in labels])),
+    }
 
 
 def main() -> int:
@@ -87,8 +101,12 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--evaluator", type=Path, help="evaluator folder: classify each step's action")
     parser.add_argument("--expect", default=DEFAULT_EXPECTED, help="expected actions, comma-separated (default: %(default)s)")
+    parser.add_argument("--seeds", type=int, default=20, help="with --evaluator, also classify the steps of this many "
+                        "seeds after --seed (default: %(default)s)")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
+    if args.seeds < 1:
+        parser.error(f"--seeds must be at least 1, got {args.seeds}")
     torch.set_num_threads(args.threads)
     pipeline = Pipeline.load(args.model)
     audio = None if args.text else args.audio
@@ -124,10 +142,13 @@ def main() -> int:
         **machine(),
     }
     if args.evaluator:
+        evaluator, expected = Evaluator.load(args.evaluator), args.expect.split(",")
         result["evaluator"] = str(args.evaluator)
-        result["step_actions"] = step_actions(args.evaluator, generated.motion.features[0], generated.frame_ranges)
-        result["expected_actions"] = args.expect.split(",")
-        result["actions_as_expected"] = result["step_actions"] == result["expected_actions"]
+        result["step_actions"] = step_actions(evaluator, generated)
+        result["expected_actions"] = expected
+        result["actions_as_expected"] = result["step_actions"] == expected
+        later = range(args.seed + 1, args.seed + 1 + args.seeds)
+        result["other_seeds"] = actions_over_seeds(pipeline, conditions, evaluator, later, expected)
     output = RESULTS_DIR / ("multistep_text.json" if args.text else "multistep.json")
     fileio.write_json(output, result)
     print(f"segments: {result['segments']}")
@@ -137,6 +158,9 @@ def main() -> int:
     print(f"seams within the real maximum: {result['seams_within_real_max']}")
     if args.evaluator:
         print(f"step actions: {result['step_actions']} (expected {result['expected_actions']})")
+        other = result["other_seeds"]
+        print(f"over seeds {other['seeds'][0]}-{other['seeds'][-1]}: each step right "
+              f"{[round(share, 2) for share in other['step_accuracy']]}, all steps right {other['all_steps_right']:.2f}")
     print(f"-> {output}")
     return 0
 

@@ -41,12 +41,27 @@ def markdown(reports: dict[str, dict]) -> str:
         row("real motion", first["real"]),
         *[row(title, reports[condition]["generated"]) for condition, title in ROWS if condition in reports],
     ]
+    lines += ["", *actions_table(reports)]
     if p.CASCADE in reports:
         asr = reports[p.CASCADE]["transcription"]
         lines += ["", f"Cascade transcripts ({asr['model']}): word error rate {asr['word_error_rate']:.3f} "
                   f"over {asr['utterances']} utterances; no words heard in {asr['empty_transcripts']} of them "
                   "(sampled without a condition)."]  # fmt: skip
     return "\n".join(lines) + "\n"
+
+
+def actions_table(reports: dict[str, dict]) -> list[str]:
+    """Action accuracy per action (rows) under each condition (columns): where the accuracy is lost."""
+    first = next(iter(reports.values()))
+    conditions = [(condition, title) for condition, title in ROWS if condition in reports]
+    lines = ["Action accuracy per action (mean over the repetitions):", "",
+             "| action | test clips | real motion | " + " | ".join(title for _, title in conditions) + " |",
+             "|---|---:|---:|" + "---:|" * len(conditions)]  # fmt: skip
+    for action, clips in first["clips_by_action"].items():
+        cells = [first["action_accuracy_by_action"]["real"][action]["mean"]]
+        cells += [reports[condition]["action_accuracy_by_action"]["generated"][action]["mean"] for condition, _ in conditions]
+        lines.append(f"| {action} | {clips} | " + " | ".join(f"{cell:.2f}" for cell in cells) + " |")
+    return lines
 
 
 def summary(reports: dict[str, dict], current: str) -> dict:

@@ -103,6 +103,13 @@ def test_foot_skating_counts_only_feet_sliding_on_the_ground():
     assert mixed == pytest.approx(10 / 30)
 
 
+def test_accuracy_by_label_scores_each_true_label_apart():
+    by_label = p.accuracy_by_label(["bow", "walk", "walk", "run"], ["bow", "bow", "walk", "walk"])
+    assert by_label == {"bow": 0.5, "walk": 0.5}
+    with pytest.raises(ValueError):
+        p.accuracy_by_label(["bow"], ["bow", "walk"])
+
+
 def test_word_error_rate_ignores_case_and_punctuation():
     assert word_error_rate(["Walk slowly forward."], ["walk, slowly forward"]) == 0.0
     assert word_error_rate(["walk slowly forward", "wave"], ["walk forward", "wave hello"]) == pytest.approx(2 / 4)
@@ -185,6 +192,14 @@ def check_report(report: dict, repetitions: int) -> None:
         assert 0.0 <= report["generated"][name]["mean"] <= 1.0
     # Real motion is classified by an evaluator trained on such motion: well above the chance of 1/3.
     assert report["real"]["action_accuracy"]["mean"] > 0.6
+    # Each repetition classifies the same clips, so the accuracy is the clip-weighted mean of the per-action ones.
+    counts = report["clips_by_action"]
+    assert sum(counts.values()) == report["clips"]
+    for row in ("generated", "real"):
+        by_action = report["action_accuracy_by_action"][row]
+        assert set(by_action) == set(counts), row
+        weighted = sum(counts[action] * by_action[action]["mean"] for action in counts) / report["clips"]
+        assert weighted == pytest.approx(report[row]["action_accuracy"]["mean"]), row
 
 
 @pytest.mark.parametrize("condition", ["text", "audio", "both"])

@@ -12,7 +12,8 @@ random and one motion generated at the clip's length (capped at the model's maxi
 evaluates with ground-truth lengths too, --predicted-length uses the length predictor instead).
 In the evaluator's embedding space that set gives FID against the split's real motion,
 R-precision top 1-3 in shuffled batches, MM-Dist and Diversity; the classifiers give action and
-style accuracy, and the joints the foot-skating ratio. MultiModality takes `mm_samples` motions
+style accuracy (action accuracy also per action, with each action's clip count), and the joints
+the foot-skating ratio. MultiModality takes `mm_samples` motions
 for each of `mm_conditions` random clips. Every metric is reported as the mean over the
 repetitions with its 95% interval.
 
@@ -30,7 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -201,6 +202,21 @@ def motion_scores(
     }
 
 
+def accuracy_by_label(predicted: list[str], labels: list[str]) -> dict[str, float]:
+    """The share of rows predicted right, for each true label: where an overall accuracy is lost."""
+    hits: dict[str, list[bool]] = defaultdict(list)
+    for guess, label in zip(predicted, labels, strict=True):
+        hits[label].append(guess == label)
+    return {label: float(np.mean(rows)) for label, rows in sorted(hits.items())}
+
+
+@dataclass(frozen=True)
+class RepetitionScores:
+    generated: dict[str, float]
+    real: dict[str, float]
+    action_accuracy_by_action: dict[str, dict[str, float]]  # "generated"/"real" -> action -> accuracy
+
+
 class ProtocolRun:
     """Generates and scores the repetitions of one evaluation."""
 
@@ -221,7 +237,7 @@ class ProtocolRun:
         self.generation_seconds = 0.0
         self.generated_motions = 0
 
-    def repetition(self, number: int) -> tuple[dict[str, float], dict[str, float]]:
+    def repetition(self, number: int) -> RepetitionScores:
         """The generated and the real row's scores of repetition `number`."""
         setup, protocol = self.setup, self.setup.protocol
         rng = np.random.default_rng([setup.seed, number])
@@ -236,13 +252,16 @@ class ProtocolRun:
             features += motion.features
             joints += motion.joints
             feet = motion.skeleton.feet
-        generated = motion_scores(setup.evaluator.evaluate_motions(features), joints, feet, clips, texts,
-                                  self.real.evaluation.embeddings, rng, protocol)  # fmt: skip
+        evaluation = setup.evaluator.evaluate_motions(features)
+        generated = motion_scores(evaluation, joints, feet, clips, texts, self.real.evaluation.embeddings, rng, protocol)
         generated["multimodality"] = self._multimodality(clips, chosen, rng)
         real_evaluation, real_joints = self.real.rows(order)
         real = motion_scores(real_evaluation, real_joints, setup.dataset.skeleton.feet, clips, texts, self.reference,
                              rng, protocol)  # fmt: skip
-        return generated, real
+        actions = [c.action for c in clips]
+        by_action = {"generated": accuracy_by_label(evaluation.actions, actions),
+                     "real": accuracy_by_label(real_evaluation.actions, actions)}  # fmt: skip
+        return RepetitionScores(generated, real, by_action)
 
     def _multimodality(self, clips: list[TestClip], chosen: list[Instruction], rng: np.random.Generator) -> float:
         protocol = self.setup.protocol
@@ -278,14 +297,15 @@ def evaluate(setup: EvaluationSetup, progress: bool = True) -> dict[str, Any]:
     from tqdm import tqdm
 
     run = ProtocolRun(setup)
-    generated_rows, real_rows = [], []
-    for number in tqdm(range(setup.protocol.repetitions), desc="repetitions", disable=not progress):
-        generated, real = run.repetition(number)
-        generated_rows.append(generated)
-        real_rows.append(real)
+    numbers = tqdm(range(setup.protocol.repetitions), desc="repetitions", disable=not progress)
+    scores = [run.repetition(number) for number in numbers]
     return {
-        "generated": aggregate(generated_rows),
-        "real": aggregate(real_rows),
+        "generated": aggregate([score.generated for score in scores]),
+        "real": aggregate([score.real for score in scores]),
+        "action_accuracy_by_action": {
+            row: aggregate([score.action_accuracy_by_action[row] for score in scores]) for row in ("generated", "real")
+        },
+        "clips_by_action": dict(sorted(Counter(clip.action for clip in setup.clips).items())),
         "generation": {
             "seconds": run.generation_seconds,
             "motions": run.generated_motions,
