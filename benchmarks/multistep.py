@@ -9,7 +9,7 @@ no inpainting). The bar is the largest frame-to-frame step in real data: every c
 dataset (--data). With --evaluator (a folder of `saymotion eval train`) the evaluator's action
 classifier labels each step's frames, checked against --expect, for --seed and for each of --seeds
 seeds after it (one seed can be lucky). Writes benchmarks/results/multistep.json
-(multistep_text.json with --text).
+(multistep_text.json with --text; --out names another file).
 
     .venv/bin/python benchmarks/multistep.py [--model DIR] [--data DIR] [--audio FILE | --text TEXT] \
         [--seed 0] [--evaluator DIR --expect walk,wave-left-hand,bow --seeds 20]
@@ -33,6 +33,7 @@ from common import RESULTS_DIR, machine
 from saymotion import fileio, settings
 from saymotion.config import downsampling_factor
 from saymotion.datasets.prepared import PreparedDataset
+from saymotion.errors import SaymotionError
 from saymotion.evaluation.evaluator import Evaluator
 from saymotion.generate import GeneratedSteps
 from saymotion.multistep import SEAM_TOKENS
@@ -103,6 +104,7 @@ def main() -> int:
     parser.add_argument("--expect", default=DEFAULT_EXPECTED, help="expected actions, comma-separated (default: %(default)s)")
     parser.add_argument("--seeds", type=int, default=20, help="with --evaluator, also classify the steps of this many "
                         "seeds after --seed (default: %(default)s)")
+    parser.add_argument("--out", type=Path, help="result file (default: benchmarks/results/multistep[_text].json)")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     if args.seeds < 1:
@@ -110,7 +112,11 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     pipeline = Pipeline.load(args.model)
     audio = None if args.text else args.audio
-    instructions, conditions = pipeline.split_steps(audio, args.text)
+    try:
+        instructions, conditions = pipeline.split_steps(audio, args.text)
+    except SaymotionError as error:
+        print(f"multistep: error: {error}", file=sys.stderr)
+        return 2
     # What Pipeline.generate_steps runs, kept whole here for the codes before inpainting.
     generated = pipeline.generator.generate_steps(conditions, seed=args.seed)
     joints = generated.motion.joints[0]
@@ -149,7 +155,7 @@ def main() -> int:
         result["actions_as_expected"] = result["step_actions"] == expected
         later = range(args.seed + 1, args.seed + 1 + args.seeds)
         result["other_seeds"] = actions_over_seeds(pipeline, conditions, evaluator, later, expected)
-    output = RESULTS_DIR / ("multistep_text.json" if args.text else "multistep.json")
+    output = args.out or RESULTS_DIR / ("multistep_text.json" if args.text else "multistep.json")
     fileio.write_json(output, result)
     print(f"segments: {result['segments']}")
     print(f"seam max step (m): {[round(step, 4) for step in inpainted]} "

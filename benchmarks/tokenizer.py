@@ -1,8 +1,10 @@
 """Tokenizer reconstruction: root-aligned MPJPE (mm, as MoMask reports it) and global MPJPE between
 every clip of a split and its RVQ-VAE reconstruction with all quantizer layers, for a model folder.
-Writes benchmarks/results/tokenizer.json.
+With --evaluator (a folder of `saymotion eval train`), also the evaluator's action accuracy on the
+test clips and on their reconstructions, overall and per action: the most a generator of these
+codes can reach. Writes benchmarks/results/tokenizer.json.
 
-    .venv/bin/python benchmarks/tokenizer.py --data /tmp/saymotion-prepared [--model DIR]
+    .venv/bin/python benchmarks/tokenizer.py --data /tmp/saymotion-prepared [--model DIR] [--evaluator DIR]
 """
 
 from __future__ import annotations
@@ -12,17 +14,40 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 from common import RESULTS_DIR, machine
 
 from saymotion import fileio, settings
-from saymotion.checkpoint import load_checkpoint
+from saymotion.checkpoint import Checkpoint, load_checkpoint
 from saymotion.config import downsampling_factor
 from saymotion.datasets.prepared import PreparedDataset
 from saymotion.errors import SaymotionError
+from saymotion.evaluation.evaluator import Evaluator
+from saymotion.evaluation.protocol import accuracy_by_label
 from saymotion.generate import model_files
 from saymotion.training.data import MotionSet
 from saymotion.training.stages import Normalisation, reconstruction_errors
+
+
+@torch.no_grad()
+def reconstructed(tokenizer: Checkpoint, motions: MotionSet) -> list[np.ndarray]:
+    """Every clip of `motions` encoded and decoded with all quantizer layers, de-normalised."""
+    model = tokenizer.model.eval()
+    return [model.decode(model.encode(torch.from_numpy(clip)[None]))[0].float().numpy() * tokenizer.std + tokenizer.mean
+            for clip in motions.features]  # fmt: skip
+
+
+def action_accuracy(evaluator: Evaluator, dataset: PreparedDataset, motions: MotionSet, tokenizer: Checkpoint) -> dict:
+    """The evaluator's action accuracy on the real clips and on their reconstructions, overall and per action."""
+    actions = [dataset.clips[clip].action for clip in motions.ids]
+    real = [clip * tokenizer.std + tokenizer.mean for clip in motions.features]
+    result = {}
+    for name, features in (("real", real), ("reconstructed", reconstructed(tokenizer, motions))):
+        predicted = evaluator.evaluate_motions(features).actions
+        result[f"action_accuracy_{name}"] = round(float(np.mean([p == a for p, a in zip(predicted, actions)])), 4)
+        result[f"action_accuracy_{name}_by_action"] = {a: round(v, 4) for a, v in accuracy_by_label(predicted, actions).items()}
+    return result
 
 
 def main() -> int:
@@ -30,12 +55,14 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=settings.default_prepared_dir(), help="prepared dataset")
     parser.add_argument("--model", type=Path, default=settings.default_model_dir(), help="model folder or run")
     parser.add_argument("--splits", nargs="+", default=["test", "val"])
+    parser.add_argument("--evaluator", type=Path, help="evaluator folder: action accuracy of the test reconstructions")
     args = parser.parse_args()
     torch.set_num_threads(2)
     try:
         path = model_files(args.model)["tokenizer"]
         tokenizer = load_checkpoint(path, "tokenizer")
         dataset = PreparedDataset(args.data)
+        evaluator = Evaluator.load(args.evaluator) if args.evaluator else None
     except SaymotionError as error:
         print(f"tokenizer: error: {error}", file=sys.stderr)
         return 2
@@ -53,6 +80,10 @@ def main() -> int:
         result |= {f"{prefix}clips": len(motions), f"{prefix}frames": frames}
         print(f"{split}: mpjpe {errors['mpjpe_mm']:.2f} mm (root-aligned), global {errors['global_mpjpe_mm']:.2f} mm, "
               f"{len(motions)} clips, {frames} frames")
+        if evaluator is not None and split == "test":
+            result |= {"evaluator": str(args.evaluator), **action_accuracy(evaluator, dataset, motions, tokenizer)}
+            print(f"test action accuracy: real {result['action_accuracy_real']:.3f}, "
+                  f"reconstructed {result['action_accuracy_reconstructed']:.3f}")
     result["seconds"] = round(time.perf_counter() - started, 1)
     fileio.write_json(RESULTS_DIR / "tokenizer.json", result)
     print(f"-> {RESULTS_DIR / 'tokenizer.json'}")
