@@ -19,7 +19,7 @@ import torch
 from common import RESULTS_DIR, machine
 
 from saymotion import fileio, settings
-from saymotion.checkpoint import Checkpoint, load_checkpoint
+from saymotion.checkpoint import load_checkpoint
 from saymotion.config import downsampling_factor
 from saymotion.datasets.prepared import PreparedDataset
 from saymotion.errors import SaymotionError
@@ -27,23 +27,13 @@ from saymotion.evaluation.evaluator import Evaluator
 from saymotion.evaluation.protocol import accuracy_by_label
 from saymotion.generate import model_files
 from saymotion.training.data import MotionSet
-from saymotion.training.stages import Normalisation, reconstruction_errors
+from saymotion.training.stages import Normalisation, joint_errors, reconstructions
 
 
-@torch.no_grad()
-def reconstructed(tokenizer: Checkpoint, motions: MotionSet) -> list[np.ndarray]:
-    """Every clip of `motions` encoded and decoded with all quantizer layers, de-normalised."""
-    model = tokenizer.model.eval()
-    return [model.decode(model.encode(torch.from_numpy(clip)[None]))[0].float().numpy() * tokenizer.std + tokenizer.mean
-            for clip in motions.features]  # fmt: skip
-
-
-def action_accuracy(evaluator: Evaluator, dataset: PreparedDataset, motions: MotionSet, tokenizer: Checkpoint) -> dict:
+def action_accuracy(evaluator: Evaluator, actions: list[str], real: list[np.ndarray], rebuilt: list[np.ndarray]) -> dict:
     """The evaluator's action accuracy on the real clips and on their reconstructions, overall and per action."""
-    actions = [dataset.clips[clip].action for clip in motions.ids]
-    real = [clip * tokenizer.std + tokenizer.mean for clip in motions.features]
     result = {}
-    for name, features in (("real", real), ("reconstructed", reconstructed(tokenizer, motions))):
+    for name, features in (("real", real), ("reconstructed", rebuilt)):
         predicted = evaluator.evaluate_motions(features).actions
         result[f"action_accuracy_{name}"] = round(float(np.mean([p == a for p, a in zip(predicted, actions)])), 4)
         result[f"action_accuracy_{name}_by_action"] = {a: round(v, 4) for a, v in accuracy_by_label(predicted, actions).items()}
@@ -73,7 +63,8 @@ def main() -> int:
     started = time.perf_counter()
     for split in args.splits:
         motions = MotionSet.load(dataset, split, tokenizer.mean, tokenizer.std, factor)
-        errors = reconstruction_errors(tokenizer.model, motions.features, norm, torch.device("cpu"))
+        rebuilt = reconstructions(tokenizer.model, motions.features, norm, torch.device("cpu"))
+        errors = joint_errors(motions.features, rebuilt, norm)
         frames = sum(len(clip) for clip in motions.features)
         prefix = "" if split == "test" else f"{split}_"
         result |= {f"{prefix}{key}": round(value, 2) for key, value in errors.items()}
@@ -81,7 +72,9 @@ def main() -> int:
         print(f"{split}: mpjpe {errors['mpjpe_mm']:.2f} mm (root-aligned), global {errors['global_mpjpe_mm']:.2f} mm, "
               f"{len(motions)} clips, {frames} frames")
         if evaluator is not None and split == "test":
-            result |= {"evaluator": str(args.evaluator), **action_accuracy(evaluator, dataset, motions, tokenizer)}
+            actions = [dataset.clips[clip].action for clip in motions.ids]
+            real = [clip * norm.std + norm.mean for clip in motions.features]
+            result |= {"evaluator": str(args.evaluator), **action_accuracy(evaluator, actions, real, rebuilt)}
             print(f"test action accuracy: real {result['action_accuracy_real']:.3f}, "
                   f"reconstructed {result['action_accuracy_reconstructed']:.3f}")
     result["seconds"] = round(time.perf_counter() - started, 1)

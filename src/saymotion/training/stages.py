@@ -93,22 +93,33 @@ class TokenizerStage:
 
 
 @torch.no_grad()
-def reconstruction_errors(model: MotionTokenizer, clips: list[np.ndarray], norm: Normalisation,
-                          device: torch.device) -> dict[str, float]:
-    """Root-aligned and global MPJPE (mm) between normalised clips and their reconstructions, over all frames."""
+def reconstructions(model: MotionTokenizer, clips: list[np.ndarray], norm: Normalisation,
+                    device: torch.device) -> list[np.ndarray]:
+    """Each normalised clip encoded and decoded with all quantizer layers, de-normalised (T_i, D)."""
+    model.eval()
+    return [model.decode(model.encode(torch.from_numpy(features)[None].to(device)))[0].float().cpu().numpy()
+            * norm.std + norm.mean for features in clips]  # fmt: skip
+
+
+def joint_errors(clips: list[np.ndarray], rebuilt: list[np.ndarray], norm: Normalisation) -> dict[str, float]:
+    """Root-aligned and global MPJPE (mm) between normalised clips and their de-normalised
+    reconstructions, over all frames."""
     if not clips:
         return {}
-    model.eval()
     totals, frames = np.zeros(2), 0
-    for features in clips:
-        original = torch.from_numpy(features)[None].to(device)
-        rebuilt = model.decode(model.encode(original))[0].float().cpu().numpy()
+    for features, rebuilt_features in zip(clips, rebuilt, strict=True):
         target = features_to_joints(features * norm.std + norm.mean, norm.skeleton)
-        joints = features_to_joints(rebuilt * norm.std + norm.mean, norm.skeleton)
+        joints = features_to_joints(rebuilt_features, norm.skeleton)
         totals += [mpjpe_mm(joints, target) * len(features), mpjpe_mm(joints, target, root_aligned=False) * len(features)]
         frames += len(features)
     mpjpe, global_mpjpe = totals / frames
     return {"mpjpe_mm": float(mpjpe), "global_mpjpe_mm": float(global_mpjpe)}
+
+
+def reconstruction_errors(model: MotionTokenizer, clips: list[np.ndarray], norm: Normalisation,
+                          device: torch.device) -> dict[str, float]:
+    """Root-aligned and global MPJPE (mm) between normalised clips and their reconstructions."""
+    return joint_errors(clips, reconstructions(model, clips, norm, device), norm)
 
 
 @torch.no_grad()
