@@ -92,6 +92,8 @@ def _train(args: argparse.Namespace) -> int:
         options = RunOptions(config, out_dir, args.tokenizer.resolve() if args.tokenizer else None,
                              args.stop_at, progress=not args.no_progress)
         results = train_stages(stages, options, context)
+        # Leave together: a rank that closes its connections while rank 0 still saves can abort it.
+        distributed.barrier(context)
     finally:
         distributed.stop(context)
     if context.is_main:
