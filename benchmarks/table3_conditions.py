@@ -41,7 +41,7 @@ def markdown(reports: dict[str, dict]) -> str:
         row("real motion", first["real"]),
         *[row(title, reports[condition]["generated"]) for condition, title in ROWS if condition in reports],
     ]
-    lines += ["", *actions_table(reports)]
+    lines += ["", *actions_table(reports), "", *details_table(reports)]
     if p.CASCADE in reports:
         asr = reports[p.CASCADE]["transcription"]
         lines += ["", f"Cascade transcripts ({asr['model']}): word error rate {asr['word_error_rate']:.3f} "
@@ -61,6 +61,26 @@ def actions_table(reports: dict[str, dict]) -> list[str]:
         cells = [first["action_accuracy_by_action"]["real"][action]["mean"]]
         cells += [reports[condition]["action_accuracy_by_action"]["generated"][action]["mean"] for condition, _ in conditions]
         lines.append(f"| {action} | {clips} | " + " | ".join(f"{cell:.2f}" for cell in cells) + " |")
+    return lines
+
+
+DETAILS = (("distance_m", "distance (m)"), ("steps", "steps"), ("turn_deg", "turn (degrees)"), ("duration_s", "duration (s)"))
+
+
+def details_table(reports: dict[str, dict]) -> list[str]:
+    """Detail errors (rows) under each condition (columns); the real row is the descriptions' own rounding."""
+    first = next(iter(reports.values()))
+    conditions = [(condition, title) for condition, title in ROWS if condition in reports]
+    lines = ["Detail error: how far what the motion does is from what its instruction states, mean absolute error "
+             "over the test instructions stating it (real motion: the rounding of its own descriptions). The motions "
+             "are made at their clips' lengths, so the duration error is rounding alone.", "",
+             "| detail | instructions stating it | real motion | " + " | ".join(title for _, title in conditions) + " |",
+             "|---|---:|---:|" + "---:|" * len(conditions)]  # fmt: skip
+    for kind, title in DETAILS:
+        name = f"detail_error_{kind}"
+        cells = [first["real"].get(name)] + [reports[condition]["generated"].get(name) for condition, _ in conditions]
+        shown = ["–" if cell is None else f"{cell['mean']:.2f}" for cell in cells]
+        lines.append(f"| {title} | {first['instructions_stating'][kind]} | " + " | ".join(shown) + " |")
     return lines
 
 

@@ -67,9 +67,11 @@ def make_prepared_dataset(root: Path, takes: int = 4, seed: int = 0) -> Path:
                 splits[split].append(clip)
                 clips.append({"id": clip, "dataset": "dataset-2", "action": action, "style": style, "source": f"{clip}.bvh",
                               "frames": frames, "seconds": frames / TARGET_FPS, "details": {}})
-                for kind, text in (("original", f"a person {phrase}"), ("oral", f"{phrase} like an {style} person")):
+                seconds = max(1, round(frames / TARGET_FPS))
+                for kind, text, claims in (("original", f"a person {phrase}", {}),
+                                           ("oral", f"{phrase} like an {style} person for {seconds} seconds", {"duration_s": seconds})):
                     descriptions.append({"id": f"{clip}:{kind}", "clip": clip, "kind": kind, "text": text,
-                                         "template": None, "split": split})
+                                         "template": None, "split": split, "claims": claims})
     train = np.concatenate([features[c] for c in splits["train"]])
     fileio.save_npy(root / "mean.npy", train.mean(0).astype(np.float32))
     fileio.save_npy(root / "std.npy", np.maximum(train.std(0), 1e-3).astype(np.float32))

@@ -134,6 +134,35 @@ def test_straight_walk_measures_forward_distance_and_steps() -> None:
     assert details.speed_mps == pytest.approx(0.98, abs=0.03)
 
 
+def test_detail_errors_compare_the_stated_numbers_with_the_motion_made_for_them() -> None:
+    from saymotion.evaluation.metrics import detail_errors
+
+    walk = synthetic_clip(speed=1.0, turn_deg=90.0, seconds=3.0)
+    measured = measure_details(walk, FPS, SKELETON)
+    stated = [{"distance_m": 5, "turn_deg": -90, "direction": "forward"}, {"duration_s": 2, "steps": 3}, None, {}]
+    errors = detail_errors([walk] * 4, stated, SKELETON, FPS)
+    assert errors == pytest.approx({
+        "detail_error_distance_m": abs(measured.path_length_m - 5),
+        "detail_error_turn_deg": abs(measured.turn_deg + 90),  # turned left when asked to turn right
+        "detail_error_duration_s": 1.0,
+        "detail_error_steps": abs(measured.steps - 3),
+    })  # fmt: skip
+    assert errors["detail_error_turn_deg"] > 150  # a wrong way round is a large error
+    assert detail_errors([walk], [{"pace": "fast"}], SKELETON, FPS) == {}  # words, not numbers
+
+
+def test_descriptions_record_the_details_their_words_state() -> None:
+    details = measure_details(synthetic_clip(speed=1.0, turn_deg=0.0, seconds=3.2), FPS, SKELETON)
+    texts = describe_clip("walk", "normal", details, held_out=False, rng=random.Random(0), detail_share=1.0, orals=20)
+    assert all(text.claims.kinds() for text in texts)
+    for text in texts:
+        stated = text.claims.stated()
+        if "distance_m" in stated:
+            assert stated["distance_m"] == 3 and re.search(r"\b(3|three) met", text.text), text.text
+        if "duration_s" not in stated:
+            assert not re.search(r"seconds?\b", text.text), text.text
+
+
 def test_left_turn_is_positive_and_right_turn_negative() -> None:
     left = measure_details(synthetic_clip(speed=1.0, turn_deg=90.0, seconds=6.0), FPS, SKELETON)
     right = measure_details(synthetic_clip(speed=1.0, turn_deg=-90.0, seconds=6.0), FPS, SKELETON)
@@ -263,7 +292,7 @@ def test_about_half_of_the_texts_quote_details() -> None:
         for seed in range(30):
             rng = random.Random(seed * 10 + index)
             texts += describe_clip(action, "normal", details_for(action), held_out=False, rng=rng)
-    share = np.mean([bool(text.details) for text in texts])
+    share = np.mean([bool(text.claims.kinds()) for text in texts])
     assert 0.4 <= share <= 0.6
     assert Counter(text.kind for text in texts) == {"original": 360, "oral": 600}
 
@@ -286,7 +315,7 @@ def test_dataset_rows_are_deterministic_per_seed() -> None:
     rows = describe_dataset(clips, splits, seed=3)
     assert rows == describe_dataset(clips, splits, seed=3)
     assert len(rows) == 8 * len(clips)
-    assert set(rows[0]) == {"id", "clip", "kind", "text", "template", "split"}
+    assert set(rows[0]) == {"id", "clip", "kind", "text", "template", "split", "claims"}
     assert len({row["id"] for row in rows}) == len(rows)
     other = describe_dataset(clips, splits, seed=4)
     changed = sum(a["text"] != b["text"] for a, b in zip(rows, other))

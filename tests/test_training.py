@@ -80,6 +80,7 @@ def test_config_files_compose_and_overrides_win(tmp_path: Path):
         ("generator.dim=33", "divisible"),
         ("data.max_frames=50", "multiple"),
         ("condition.listener=true", "listener needs the meaning token"),
+        ("data.balance_actions=1.5", "balance_actions must be between 0 and 1"),
     ],
 )
 def test_bad_config_values_are_one_line_errors(override: str, message: str):
@@ -100,6 +101,26 @@ def test_code_batches_come_from_one_length_bucket_or_from_all_clips(buckets: boo
     spreads = [int(np.ptp(sampler.sample(rng, 32).lengths.numpy())) for _ in range(20)]
     # A bucket of 64 of these clips spans about 10 lengths; all clips span 39.
     assert (max(spreads) <= 12) if buckets else (min(spreads) >= 25), spreads
+
+
+@pytest.mark.parametrize("buckets", [True, False])
+def test_balanced_code_batches_draw_actions_by_their_clip_count_to_the_power_one_minus_balance(buckets: bool):
+    from saymotion.training.data import ClipConditions, CodeSampler, action_weights
+
+    actions = ["common"] * 300 + ["rare"] * 12
+    codes = [np.zeros((5 + (i * 7) % 40, 2), np.int16) for i in range(len(actions))]  # both actions in every bucket
+    conditions = ClipConditions([[] for _ in codes], [[np.ones(384, np.float32)] for _ in codes], audio_dim=0)
+    weights = action_weights(actions, 0.5)
+    assert weights.sum() == pytest.approx(1) and weights[-1] / weights[0] == pytest.approx(5)  # sqrt(300 / 12)
+    rare_share = {}
+    for balance in (0.0, 0.5, 1.0):
+        data = dataclasses.replace(ExperimentConfig().data, length_buckets=buckets, balance_actions=balance)
+        sampler = CodeSampler(codes, conditions, dataclasses.replace(ExperimentConfig(), data=data), 49, actions)
+        rng = np.random.default_rng(0)
+        drawn = np.concatenate([sampler._clips(rng, 32) for _ in range(400)])
+        rare_share[balance] = float(np.mean(drawn >= 300))
+    expected = {0.0: 12 / 312, 0.5: 12**0.5 / (12**0.5 + 300**0.5), 1.0: 0.5}
+    assert rare_share == pytest.approx(expected, abs=0.03), rare_share
 
 
 # --- checkpoints --------------------------------------------------------------------------------
@@ -268,6 +289,11 @@ def test_resumed_training_matches_an_uninterrupted_run(prepared: Path, speech: P
         assert_same_weights(straight / stage / "model.pt", interrupted / stage / "model.pt")
         rows = (interrupted / stage / "train.csv").read_text().splitlines()
         assert [row.split(",")[0] for row in rows] == ["step", "1", "2", "3", "4"]
+    # A stage may go on with its clips weighted otherwise (fine-tuning towards rare actions).
+    balanced = tmp_path / "balanced"
+    assert train_cli("generator", "--out", str(balanced), "--stop-at", "2", *common) == 0
+    assert train_cli("generator", "--out", str(balanced), "--set", "data.balance_actions=1", *common) == 0
+    assert load_checkpoint(balanced / "generator" / "model.pt").config.data.balance_actions == 1
 
 
 def test_resume_with_a_different_model_config_is_refused(prepared: Path, tmp_path: Path, capsys):

@@ -52,6 +52,10 @@ class DataConfig:
     # so such a batch holds few actions; false draws clips uniformly (what the meaning token's
     # alignment needs).
     length_buckets: bool = True
+    # The generator stages draw each training clip with weight (clips of its action)^-balance_actions:
+    # 0 is uniform over clips, 1 uniform over actions; in between lifts rare actions without
+    # repeating their few clips as often as the common ones.
+    balance_actions: float = 0.0
 
 
 @dataclass
@@ -181,6 +185,8 @@ def validate(config: ExperimentConfig) -> None:
     kinds = config.data.instruction_kinds
     if not kinds or set(kinds) - set(INSTRUCTION_KINDS):
         raise ConfigError(f"data.instruction_kinds must be a non-empty subset of {list(INSTRUCTION_KINDS)}, got {kinds}")
+    if not 0 <= config.data.balance_actions <= 1:
+        raise ConfigError(f"data.balance_actions must be between 0 and 1, got {config.data.balance_actions}")
     condition = config.condition
     unknown = set(condition.modalities) - set(MODALITIES)
     if unknown or not condition.modalities:

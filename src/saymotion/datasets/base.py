@@ -18,6 +18,7 @@ class Description:
     split: str
     kind: str = "original"
     template: str | None = None
+    claims: dict[str, int | str] | None = None  # measured details the text states; None: not recorded
     start: float | None = None
     end: float | None = None
 

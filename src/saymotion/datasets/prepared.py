@@ -142,4 +142,5 @@ def _description(row: dict) -> Description:
         split=row["split"],
         kind=row["kind"],
         template=row.get("template"),
+        claims=row.get("claims"),
     )

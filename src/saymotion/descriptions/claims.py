@@ -62,6 +62,9 @@ class Claims:
     def kinds(self) -> tuple[str, ...]:
         return tuple(field.name for field in fields(self) if getattr(self, field.name) is not None)
 
+    def stated(self) -> dict[str, int | str]:
+        return {kind: getattr(self, kind) for kind in self.kinds()}
+
     def only(self, kinds: tuple[str, ...]) -> Claims:
         return replace(Claims(), **{kind: getattr(self, kind) for kind in kinds})
 

@@ -29,7 +29,7 @@ class ClipText:
     kind: str  # "original" or "oral"
     text: str
     template: str
-    details: tuple[str, ...]  # the Claims fields it states
+    claims: Claims  # the measured details it states
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,8 @@ def describe_dataset(
     detail_share: float = 0.5,
     rewriter: Rewriter | None = None,
 ) -> list[dict[str, Any]]:
-    """descriptions.jsonl rows {id, clip, kind, text, template, split} for clips.jsonl rows.
+    """descriptions.jsonl rows {id, clip, kind, text, template, split, claims} for clips.jsonl rows,
+    `claims` holding the measured details the text states ({"distance_m": 8}), for the detail error.
 
     `splits` maps clip id -> split name. A clip's texts depend only on the seed, the clip and the
     typical speed of its action, so adding clips does not reshuffle the others. Raises DataError
@@ -106,6 +107,7 @@ def describe_dataset(
                     "text": text.text,
                     "template": text.template,
                     "split": clip.split,
+                    "claims": text.claims.stated(),
                 }
             )
             counters[text.kind] += 1
@@ -142,7 +144,7 @@ def describe_clip(
                 if caption not in seen:
                     break
             seen.add(caption)
-            texts.append(ClipText(kind, caption, frame, claims.kinds()))
+            texts.append(ClipText(kind, caption, frame, claims))
     return texts
 
 

@@ -1,7 +1,8 @@
 """The text-to-motion metrics of Guo et al. (2022), used by T2M, MoMask and the seed paper.
 
-All functions take evaluator embeddings (N x E arrays): motion embeddings of generated or real
-clips and text embeddings of their conditions, row i of one matching row i of the other."""
+The field's metrics take evaluator embeddings (N x E arrays): motion embeddings of generated or
+real clips and text embeddings of their conditions, row i of one matching row i of the other. Foot
+skating and the detail errors, beyond the field, take joint positions."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import linalg
+
+from saymotion.descriptions.details import measure_details, wrap_degrees
+from saymotion.skeleton import Skeleton
 
 R_PRECISION_BATCH = 32
 R_PRECISION_TOP_K = 3
@@ -120,6 +124,31 @@ def foot_skating_ratio(motions: list[np.ndarray], feet: tuple[int, ...]) -> floa
     if transitions == 0:
         raise ValueError("foot skating needs motions of at least 2 frames")
     return skating / transitions
+
+
+# The numeric details a description can state (saymotion.descriptions.claims) and how far a motion
+# is from one: path length in metres, foot plants, net turn in degrees (+ left), length in seconds.
+# Direction and pace are words, not numbers, and are left out.
+DETAIL_ERRORS = {
+    "distance_m": lambda details, claimed: abs(details.path_length_m - claimed),
+    "steps": lambda details, claimed: abs(details.steps - claimed),
+    "turn_deg": lambda details, claimed: abs(wrap_degrees(details.turn_deg - claimed)),
+    "duration_s": lambda details, claimed: abs(details.duration_s - claimed),
+}
+
+
+def detail_errors(motions: list[np.ndarray], claims: list[dict | None], skeleton: Skeleton, fps: float) -> dict[str, float]:
+    """Mean absolute error between each numeric detail an instruction states and the same detail
+    measured on the motion made for it (T_i x J x 3), over the instructions stating it: keys
+    `detail_error_<kind>`, absent for a kind that no instruction states."""
+    errors: dict[str, list[float]] = {kind: [] for kind in DETAIL_ERRORS}
+    for joints, stated in zip(motions, claims, strict=True):
+        wanted = {kind: value for kind, value in (stated or {}).items() if kind in DETAIL_ERRORS}
+        if wanted:
+            details = measure_details(joints, fps, skeleton)
+            for kind, value in wanted.items():
+                errors[kind].append(DETAIL_ERRORS[kind](details, value))
+    return {f"detail_error_{kind}": float(np.mean(values)) for kind, values in errors.items() if values}
 
 
 def wrist_travel(joints: np.ndarray, names: tuple[str, ...], wrist: str, reference: str = "Chest") -> float:

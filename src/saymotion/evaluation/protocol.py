@@ -13,18 +13,16 @@ evaluates with ground-truth lengths too, --predicted-length uses the length pred
 In the evaluator's embedding space that set gives FID against the split's real motion,
 R-precision top 1-3 in shuffled batches, MM-Dist and Diversity; the classifiers give action and
 style accuracy (action accuracy also per action, with each action's clip count), and the joints
-the foot-skating ratio. MultiModality takes `mm_samples` motions
+the foot-skating ratio and the detail errors: for the instructions that state a distance, a step
+count, a turn or a duration (descriptions.jsonl `claims`), how far the same detail measured on the
+motion is from it (metrics.detail_errors; with the clips' own lengths the duration error is only
+the rounding of "about 4 seconds"). MultiModality takes `mm_samples` motions
 for each of `mm_conditions` random clips. Every metric is reported as the mean over the
 repetitions with its 95% interval.
 
 The "real" row scores the split's real motion the same way: retrieval of real motion from the
 instruction texts, classifier accuracy, diversity and skating of real data; its FID compares the
 split's real motion with the val split's, the distance between two independent real samples.
-
-TODO(detail error): descriptions.jsonl does not record which measured details (distance, steps,
-turn, duration) each text states, so the error between the details a text asks for and those
-measured in the generated motion (saymotion.descriptions.details.measure_details) needs the
-description builder to store its claims first.
 """
 
 from __future__ import annotations
@@ -234,6 +232,7 @@ class ProtocolRun:
         self.reference = evaluator.evaluate_motions([setup.dataset.load_features(c) for c in reference_ids]).embeddings
         texts = sorted({i.text for c in setup.clips for i in c.instructions})
         self.text_embeddings = dict(zip(texts, evaluator.embed_texts(texts)))
+        self.claims = {d.text: d.claims for d in setup.dataset.descriptions(setup.split)}
         self.generation_seconds = 0.0
         self.generated_motions = 0
 
@@ -258,10 +257,18 @@ class ProtocolRun:
         real_evaluation, real_joints = self.real.rows(order)
         real = motion_scores(real_evaluation, real_joints, setup.dataset.skeleton.feet, clips, texts, self.reference,
                              rng, protocol)  # fmt: skip
+        stated = [self.claims.get(i.text) for i in chosen]
+        generated.update(metrics.detail_errors(joints, stated, setup.dataset.skeleton, TARGET_FPS))
+        real.update(metrics.detail_errors(real_joints, stated, setup.dataset.skeleton, TARGET_FPS))
         actions = [c.action for c in clips]
         by_action = {"generated": accuracy_by_label(evaluation.actions, actions),
                      "real": accuracy_by_label(real_evaluation.actions, actions)}  # fmt: skip
         return RepetitionScores(generated, real, by_action)
+
+    def instructions_stating(self) -> dict[str, int]:
+        """How many of the split's instructions state each detail that has an error metric."""
+        stated = Counter(kind for clip in self.setup.clips for i in clip.instructions for kind in self.claims.get(i.text) or {})
+        return {kind: stated[kind] for kind in metrics.DETAIL_ERRORS}
 
     def _multimodality(self, clips: list[TestClip], chosen: list[Instruction], rng: np.random.Generator) -> float:
         protocol = self.setup.protocol
@@ -306,6 +313,7 @@ def evaluate(setup: EvaluationSetup, progress: bool = True) -> dict[str, Any]:
             row: aggregate([score.action_accuracy_by_action[row] for score in scores]) for row in ("generated", "real")
         },
         "clips_by_action": dict(sorted(Counter(clip.action for clip in setup.clips).items())),
+        "instructions_stating": run.instructions_stating(),
         "generation": {
             "seconds": run.generation_seconds,
             "motions": run.generated_motions,
@@ -315,7 +323,9 @@ def evaluate(setup: EvaluationSetup, progress: bool = True) -> dict[str, Any]:
 
 
 def aggregate(rows: list[dict[str, float]]) -> dict[str, dict[str, float]]:
-    return {name: metrics.Interval.of([row[name] for row in rows]).to_dict() for name in rows[0]}
+    """Each metric over the repetitions that have it (a detail error needs an instruction stating it)."""
+    names = dict.fromkeys(name for row in rows for name in row)
+    return {name: metrics.Interval.of([row[name] for row in rows if name in row]).to_dict() for name in names}
 
 
 def provenance(setup: EvaluationSetup, model_dir: Path, evaluator_path: Path, speech: SpeechCorpus | None) -> dict[str, Any]:

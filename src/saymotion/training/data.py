@@ -8,6 +8,7 @@ from (seed, rank, step) alone.
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -91,6 +92,15 @@ class ClipConditions:
 
 
 @dataclass
+class CodeSplit:
+    """One split's clips for the generator stages: code sequences, instructions and action labels."""
+
+    codes: list[np.ndarray]  # (N_i, Q) int16
+    conditions: ClipConditions
+    actions: list[str]
+
+
+@dataclass
 class CodeBatch:
     codes: torch.Tensor  # (B, N, Q) long
     lengths: torch.Tensor  # (B,) token counts
@@ -103,17 +113,21 @@ class CodeBatch:
 class CodeSampler:
     """Batches of (codes, token count, condition) for the transformers and the length predictor.
 
-    Each batch is drawn from clips of similar length (every clip is still equally likely), so
-    little compute goes into padding; with data.length_buckets false, from all clips. Sequences
+    Each batch is drawn from clips of similar length (each clip still as likely as its weight), so
+    little compute goes into padding; with data.length_buckets false, from all clips. Clips are
+    equally likely unless `actions` is given and data.balance_actions > 0 (`action_weights`). Sequences
     longer than `max_tokens` are cropped at a random offset. For each example one spoken and one
     written instruction of its clip are drawn, then each modality is dropped independently with
     its configured probability (or always, if the model does not use it).
     """
 
-    def __init__(self, codes: list[np.ndarray], conditions: ClipConditions, config: ExperimentConfig, max_tokens: int):
+    def __init__(self, codes: list[np.ndarray], conditions: ClipConditions, config: ExperimentConfig, max_tokens: int,
+                 actions: Sequence[str] | None = None):
         if not codes:
             raise DataError("no clips to train on")
         self.codes = codes
+        balance = config.data.balance_actions
+        self.weights = action_weights(actions, balance) if actions is not None and balance > 0 else None
         bucket_size = BUCKET_SIZE if config.data.length_buckets else len(codes)
         self.buckets = length_buckets([min(len(c), max_tokens) for c in codes], bucket_size)
         self.bucket_of = np.empty(len(codes), np.int64)
@@ -128,14 +142,23 @@ class CodeSampler:
         self.max_audio_frames = config.data.max_audio_frames
 
     def sample(self, rng: np.random.Generator, size: int, dropout: bool = True) -> CodeBatch:
-        bucket = self.buckets[self.bucket_of[rng.integers(0, len(self.codes))]]
-        clips = bucket[rng.integers(0, len(bucket), size)]
+        clips = self._clips(rng, size)
         sequences = [self._crop(self.codes[c], rng) for c in clips]
         audio = [self._pick(self.conditions.audio[c], rng, self.use_audio, self.drop_audio if dropout else 0.0) for c in clips]
         text = [self._pick(self.conditions.text[c], rng, self.use_text, self.drop_text if dropout else 0.0) for c in clips]
         spoken = [None if a is None else a[1] for a in audio]
         audio = [None if a is None else a[0][: self.max_audio_frames].astype(np.float32) for a in audio]
         return self._collate(sequences, audio, text, spoken)
+
+    def _clips(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        """`size` clips of the bucket of one drawn clip; drawing the bucket by a clip and then clips
+        within it by their weights keeps each clip's overall chance its weight."""
+        if self.weights is None:
+            bucket = self.buckets[self.bucket_of[rng.integers(0, len(self.codes))]]
+            return bucket[rng.integers(0, len(bucket), size)]
+        bucket = self.buckets[self.bucket_of[rng.choice(len(self.codes), p=self.weights)]]
+        within = self.weights[bucket]
+        return rng.choice(bucket, size, p=within / within.sum())
 
     def _crop(self, codes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         if len(codes) <= self.max_tokens:
@@ -192,6 +215,14 @@ class UtteranceBatch:
 
     def to(self, device: torch.device) -> "UtteranceBatch":
         return UtteranceBatch(self.cond.to(device), self.mirrored.to(device))
+
+
+def action_weights(actions: Sequence[str], balance: float) -> np.ndarray:
+    """Each clip's probability, proportional to (clips of its action)^-balance: an action with n
+    clips is drawn in proportion to n^(1 - balance)."""
+    counts = Counter(actions)
+    weights = np.array([counts[action] ** -balance for action in actions], np.float64)
+    return weights / weights.sum()
 
 
 def length_buckets(lengths: Sequence[int], size: int) -> list[np.ndarray]:

@@ -27,8 +27,9 @@ from saymotion.training.csvlog import CsvLog
 from saymotion.training.distributed import RunContext, check_replicas_agree, wrap
 
 # Config keys that may change between a run and its resumption without changing what is learned
-# up to the resumed step.
-RESUMABLE_CHANGES = {"steps", "log_every", "checkpoint_every", "eval_every", "eval_batches", "prepared_dir", "speech_dir"}
+# up to the resumed step (a longer schedule or another weighting of the clips acts from there on).
+RESUMABLE_CHANGES = {"steps", "log_every", "checkpoint_every", "eval_every", "eval_batches", "prepared_dir", "speech_dir",
+                     "balance_actions"}
 # Groups and data keys (ignored at any depth) that only the conditioned stages see.
 TOKENIZER_IGNORES = {"condition", "generator", "residual", "length", "sample", "speech_encoder", "max_audio_frames",
                      "instruction_kinds", "length_buckets"}

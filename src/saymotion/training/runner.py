@@ -24,7 +24,7 @@ from saymotion.checkpoint import Checkpoint, check_same_tokenizer, exported_file
 from saymotion.config import STAGES, TRAINING_STAGES, ExperimentConfig, config_to_dict, downsampling_factor
 from saymotion.errors import DataError
 from saymotion.fileio import atomic_open, save_npz, write_json
-from saymotion.training.data import ClipConditions, MotionSet, TextEmbeddingCache, UtteranceSet
+from saymotion.training.data import ClipConditions, CodeSplit, MotionSet, TextEmbeddingCache, UtteranceSet
 from saymotion.training.distributed import RunContext, barrier
 from saymotion.training.loop import LISTENER_CONDITION_IGNORES, StageResult, dict_differences, run_stage
 from saymotion.training.sources import TrainingSources, load_conditions, load_utterances, open_sources
@@ -106,7 +106,7 @@ def _train_code_stage(kind: str, sources: TrainingSources, options: RunOptions, 
     if changed and context.is_main:
         print(f"{kind}: using the tokenizer's own settings for tokenizer.{', '.join(changed)}", flush=True)
     splits = _main_rank_first(context, lambda: _code_stage_data(config, sources, tokenizer, options.out_dir, context))
-    _report_coverage(kind, splits["train"][1], context)
+    _report_coverage(kind, splits["train"].conditions, context)
     stage = CodeStage(kind, config, tokenizer, splits["train"], splits["val"], context.device)
     # The generator's condition encoder already holds the listener's weights.
     if kind != "generator" and config.condition.init_from_generator:
@@ -163,13 +163,15 @@ def _start_condition_from_generator(stage: CodeStage, out_dir: Path, context: Ru
 
 def _code_stage_data(
     config: ExperimentConfig, sources: TrainingSources, tokenizer: Checkpoint, out_dir: Path, context: RunContext
-) -> dict[str, tuple[list[np.ndarray], ClipConditions]]:
+) -> dict[str, CodeSplit]:
     cache = TextEmbeddingCache(out_dir / "text-embeddings.npz")
+    clips = sources.motion.clips
     splits = {}
     for split in ("train", "val"):
         motions = MotionSet.load(sources.motion, split, tokenizer.mean, tokenizer.std, downsampling_factor(config))
         codes = _codes(tokenizer, motions, split, out_dir, context)
-        splits[split] = (codes, load_conditions(config, sources, motions.ids, split, cache))
+        splits[split] = CodeSplit(codes, load_conditions(config, sources, motions.ids, split, cache),
+                                  [clips[clip].action for clip in motions.ids])
     return splits
 
 

@@ -14,7 +14,7 @@ from saymotion.config import ExperimentConfig, max_tokens
 from saymotion.models.tokenizer import MotionTokenizer
 from saymotion.representation import FeatureLayout, features_to_joints
 from saymotion.skeleton import Skeleton
-from saymotion.training.data import ClipConditions, CodeBatch, CodeSampler, MotionSet, UtteranceBatch, UtteranceSet, WindowSampler
+from saymotion.training.data import CodeBatch, CodeSampler, CodeSplit, MotionSet, UtteranceBatch, UtteranceSet, WindowSampler
 
 EVAL_SEED = 20250101  # validation batches are the same at every evaluation
 
@@ -136,17 +136,17 @@ class CodeStage:
     """The generator (masked transformer), residual transformer and length predictor: all learn
     from code sequences of the trained tokenizer and the instructions of their clips."""
 
-    def __init__(self, kind: str, config: ExperimentConfig, tokenizer: Checkpoint,
-                 train: tuple[list[np.ndarray], ClipConditions], val: tuple[list[np.ndarray], ClipConditions],
+    def __init__(self, kind: str, config: ExperimentConfig, tokenizer: Checkpoint, train: CodeSplit, val: CodeSplit,
                  device: torch.device):
         self.kind = kind
         self.config = config
         self.tokenizer = tokenizer
         self.device = device
-        self.dims = ModelDims(tokenizer.dims.feature_dim, audio_dim=train[1].audio_dim)
+        self.dims = ModelDims(tokenizer.dims.feature_dim, audio_dim=train.conditions.audio_dim)
         self.model = seeded_model(kind, config, self.dims, device)
-        self.train_sampler = CodeSampler(*train, config, max_tokens(config))
-        self.val_sampler = CodeSampler(*val, config, max_tokens(config)) if val[0] else None
+        self.train_sampler = CodeSampler(train.codes, train.conditions, config, max_tokens(config), train.actions)
+        # Validation stays uniform over clips, so its losses compare across sampling settings.
+        self.val_sampler = CodeSampler(val.codes, val.conditions, config, max_tokens(config)) if val.codes else None
 
     def batch(self, rng: np.random.Generator, size: int) -> CodeBatch:
         return self.train_sampler.sample(rng, size).to(self.device)
