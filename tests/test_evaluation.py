@@ -222,6 +222,14 @@ def test_quick_run_reports_every_metric_with_intervals(tiny_speech_model, model_
     assert report["generation"]["motions"] == 3 * (report["clips"] + 2 * 4)  # one per clip + MultiModality samples
 
 
+def test_fewer_multimodality_conditions_generate_fewer_motions(tiny_speech_model, model_evaluator, tmp_path):
+    out = tmp_path / "report.json"
+    assert run_eval(tiny_speech_model, model_evaluator, "text", out, "--quick", "--reps", "1", "--mm-conditions", "1") == 0
+    report = fileio.read_json(out)
+    assert report["protocol"]["mm_conditions"] == 1
+    assert report["generation"]["motions"] == report["clips"] + 1 * 4
+
+
 def test_quick_cascade_transcribes_the_test_audio(tiny_speech_model, model_evaluator, tmp_path):
     speech = tmp_path / "speech"
     shutil.copytree(tiny_speech_model.parent / "speech", speech)
@@ -250,6 +258,7 @@ def test_cascade_gives_no_instruction_where_speech_recognition_heard_nothing():
     ("change", "message"),
     [
         (lambda a: a + ["--reps", "0"], "--reps must be at least 1"),
+        (lambda a: a + ["--mm-conditions", "0"], "protocol counts must be positive"),
         (lambda a: a + ["--speech", "/nonexistent/speech"], "manifest.jsonl not found"),
         (lambda a: [x if x != "EVALUATOR" else "/nonexistent/eval" for x in a], "evaluator not found"),
         (lambda a: [x if x != "EVALUATOR" else "MODEL/generator.pt" for x in a], "is not a saymotion evaluator"),

@@ -45,6 +45,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("-o", "--out", type=Path, required=True, help="report file (JSON)")
     run.add_argument("--reps", type=int, help="repetitions (default: 20, or 3 with --quick)")
     run.add_argument("--quick", action="store_true", help="a smoke test: few clips, small counts, 3 repetitions")
+    run.add_argument("--mm-conditions", type=int,
+                     help="clips MultiModality samples per repetition (default: 100; each costs 30 motions)")
     run.add_argument("--split", choices=("test", "test_novel"), default="test", help="clips to evaluate (default: %(default)s)")
     run.add_argument("--data", type=Path, help="prepared dataset (default: the model's data.prepared_dir)")
     run.add_argument("--speech", type=Path, help="speech corpus with cached features (default: the model's data.speech_dir)")
@@ -107,6 +109,8 @@ def run_evaluation(args: argparse.Namespace) -> int:
     protocol = p.QUICK_PROTOCOL if args.quick else p.FULL_PROTOCOL
     if args.reps is not None:
         protocol = dataclasses.replace(protocol, repetitions=args.reps)
+    if args.mm_conditions is not None:
+        protocol = dataclasses.replace(protocol, mm_conditions=args.mm_conditions)
     device = start_torch(args)
     request = p.EvaluationRequest(args.checkpoint, args.evaluator, args.condition, protocol, args.split, args.data,
                                   args.speech, args.predicted_length, args.seed, args.threads or 0)  # fmt: skip
