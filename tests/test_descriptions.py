@@ -21,7 +21,15 @@ from saymotion.descriptions import (
     mirror_action,
     mirror_text,
 )
-from saymotion.descriptions.grammar import ORAL_FRAMES, ORIGINAL_FRAMES, SUBJECTS, conjugate, number_words
+from saymotion.descriptions.grammar import (
+    ORAL_FRAMES,
+    ORIGINAL_FRAMES,
+    SUBJECTS,
+    conjugate,
+    number_words,
+    steps_said,
+    steps_text,
+)
 from saymotion.descriptions.mirror import named_sides
 from saymotion.descriptions.vocabulary import ACTIONS, STYLES, Motion
 from saymotion.errors import DataError
@@ -139,16 +147,29 @@ def test_detail_errors_compare_the_stated_numbers_with_the_motion_made_for_them(
 
     walk = synthetic_clip(speed=1.0, turn_deg=90.0, seconds=3.0)
     measured = measure_details(walk, FPS, SKELETON)
+    assert measured.steps == 5
     stated = [{"distance_m": 5, "turn_deg": -90, "direction": "forward"}, {"duration_s": 2, "steps": 3}, None, {}]
     errors = detail_errors([walk] * 4, stated, SKELETON, FPS)
     assert errors == pytest.approx({
         "detail_error_distance_m": abs(measured.path_length_m - 5),
         "detail_error_turn_deg": abs(measured.turn_deg + 90),  # turned left when asked to turn right
         "detail_error_duration_s": 1.0,
-        "detail_error_steps": abs(measured.steps - 3),
+        "detail_error_steps": 1.0,  # "a few steps" covers 2 to 4
     })  # fmt: skip
+    assert detail_errors([walk], [{"steps": 7}], SKELETON, FPS) == {"detail_error_steps": 0.0}  # "several"
     assert errors["detail_error_turn_deg"] > 150  # a wrong way round is a large error
     assert detail_errors([walk], [{"pace": "fast"}], SKELETON, FPS) == {}  # words, not numbers
+
+
+def test_step_counts_said_in_words_cover_the_counts_that_get_those_words() -> None:
+    def words(count: int) -> str:
+        return steps_text(count, random.Random(1))  # the same qualifier and digits-or-words each time
+
+    for steps in range(2, 40):
+        low, high = steps_said(steps)
+        assert low <= steps <= high
+        assert {words(count) for count in range(low, high + 1)} == {words(steps)}, steps
+        assert words(high + 1) != words(steps) and (low == 2 or words(low - 1) != words(steps)), steps  # no wider
 
 
 def test_descriptions_record_the_details_their_words_state() -> None:

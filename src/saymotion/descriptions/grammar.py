@@ -223,6 +223,16 @@ def steps_text(steps: int, rng: random.Random) -> str:
     return _amount(5 * round(steps / 5), "step", "steps", rng)
 
 
+def steps_said(steps: int) -> tuple[int, int]:
+    """The counts that steps_text's words for `steps` cover ("a few steps": 2 to 4)."""
+    if steps <= 4:
+        return 2, 4
+    if steps <= 8:
+        return 5, 8
+    rounded = 5 * round(steps / 5)
+    return max(9, rounded - 2), rounded + 2
+
+
 def duration_text(seconds: int, rng: random.Random) -> str:
     return _amount(seconds, "second", "seconds", rng)
 

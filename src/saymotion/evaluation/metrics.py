@@ -12,6 +12,7 @@ import numpy as np
 from scipy import linalg
 
 from saymotion.descriptions.details import measure_details, wrap_degrees
+from saymotion.descriptions.grammar import steps_said
 from saymotion.skeleton import Skeleton
 
 R_PRECISION_BATCH = 32
@@ -127,14 +128,19 @@ def foot_skating_ratio(motions: list[np.ndarray], feet: tuple[int, ...]) -> floa
 
 
 # The numeric details a description can state (saymotion.descriptions.claims) and how far a motion
-# is from one: path length in metres, foot plants, net turn in degrees (+ left), length in seconds.
-# Direction and pace are words, not numbers, and are left out.
+# is from one: path length in metres, foot plants outside the counts the words cover ("a few
+# steps"), net turn in degrees (+ left), length in seconds. Direction and pace are words, not
+# numbers, and are left out.
 DETAIL_ERRORS = {
     "distance_m": lambda details, claimed: abs(details.path_length_m - claimed),
-    "steps": lambda details, claimed: abs(details.steps - claimed),
+    "steps": lambda details, claimed: _outside(details.steps, *steps_said(claimed)),
     "turn_deg": lambda details, claimed: abs(wrap_degrees(details.turn_deg - claimed)),
     "duration_s": lambda details, claimed: abs(details.duration_s - claimed),
 }
+
+
+def _outside(value: float, low: float, high: float) -> float:
+    return max(low - value, 0.0, value - high)
 
 
 def detail_errors(motions: list[np.ndarray], claims: list[dict | None], skeleton: Skeleton, fps: float) -> dict[str, float]:
