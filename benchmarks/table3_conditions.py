@@ -50,13 +50,20 @@ def markdown(reports: dict[str, dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def condition_columns(reports: dict[str, dict], row_name: str, count_name: str) -> tuple[list[tuple[str, str]], list[str]]:
+    """The conditions present, in table order, and the header of a table with a row name, a count,
+    the real motion and one column per condition."""
+    conditions = [(condition, title) for condition, title in ROWS if condition in reports]
+    head = [f"| {row_name} | {count_name} | real motion | " + " | ".join(title for _, title in conditions) + " |",
+            "|---|---:|---:|" + "---:|" * len(conditions)]  # fmt: skip
+    return conditions, head
+
+
 def actions_table(reports: dict[str, dict]) -> list[str]:
     """Action accuracy per action (rows) under each condition (columns): where the accuracy is lost."""
     first = next(iter(reports.values()))
-    conditions = [(condition, title) for condition, title in ROWS if condition in reports]
-    lines = ["Action accuracy per action (mean over the repetitions):", "",
-             "| action | test clips | real motion | " + " | ".join(title for _, title in conditions) + " |",
-             "|---|---:|---:|" + "---:|" * len(conditions)]  # fmt: skip
+    conditions, head = condition_columns(reports, "action", "test clips")
+    lines = ["Action accuracy per action (mean over the repetitions):", "", *head]
     for action, clips in first["clips_by_action"].items():
         cells = [first["action_accuracy_by_action"]["real"][action]["mean"]]
         cells += [reports[condition]["action_accuracy_by_action"]["generated"][action]["mean"] for condition, _ in conditions]
@@ -70,12 +77,10 @@ DETAILS = (("distance_m", "distance (m)"), ("steps", "steps"), ("turn_deg", "tur
 def details_table(reports: dict[str, dict]) -> list[str]:
     """Detail errors (rows) under each condition (columns); the real row is the descriptions' own rounding."""
     first = next(iter(reports.values()))
-    conditions = [(condition, title) for condition, title in ROWS if condition in reports]
+    conditions, head = condition_columns(reports, "detail", "instructions stating it")
     lines = ["Detail error: how far what the motion does is from what its instruction states, mean absolute error "
              "over the test instructions stating it (real motion: the rounding of its own descriptions). The motions "
-             "are made at their clips' lengths, so the duration error is rounding alone.", "",
-             "| detail | instructions stating it | real motion | " + " | ".join(title for _, title in conditions) + " |",
-             "|---|---:|---:|" + "---:|" * len(conditions)]  # fmt: skip
+             "are made at their clips' lengths, so the duration error is rounding alone.", "", *head]
     for kind, title in DETAILS:
         name = f"detail_error_{kind}"
         cells = [first["real"].get(name)] + [reports[condition]["generated"].get(name) for condition, _ in conditions]

@@ -12,7 +12,7 @@ import random
 import re
 from dataclasses import dataclass
 
-from saymotion.descriptions.claims import Claims
+from saymotion.descriptions.claims import MIN_STEPS, Claims
 from saymotion.descriptions.mirror import mirror_text
 from saymotion.descriptions.vocabulary import ACTIONS, STYLES, Motion, Synonyms
 
@@ -214,23 +214,34 @@ def distance_text(metres: int, rng: random.Random) -> str:
     return _amount(metres, unit, unit + "s", rng)
 
 
+# Step counts in words: "a few" up to FEW_STEPS, "several" up to SEVERAL_STEPS, then a count
+# rounded to STEPS_ROUNDING ("about 10 steps").
+FEW_STEPS = 4
+SEVERAL_STEPS = 8
+STEPS_ROUNDING = 5
+
+
 def steps_text(steps: int, rng: random.Random) -> str:
     """Loose on purpose: counted foot plants can be off by one or two."""
-    if steps <= 4:
+    if steps <= FEW_STEPS:
         return "a few steps"
-    if steps <= 8:
+    if steps <= SEVERAL_STEPS:
         return "several steps"
-    return _amount(5 * round(steps / 5), "step", "steps", rng)
+    return _amount(_rounded_steps(steps), "step", "steps", rng)
 
 
 def steps_said(steps: int) -> tuple[int, int]:
     """The counts that steps_text's words for `steps` cover ("a few steps": 2 to 4)."""
-    if steps <= 4:
-        return 2, 4
-    if steps <= 8:
-        return 5, 8
-    rounded = 5 * round(steps / 5)
-    return max(9, rounded - 2), rounded + 2
+    if steps <= FEW_STEPS:
+        return MIN_STEPS, FEW_STEPS
+    if steps <= SEVERAL_STEPS:
+        return FEW_STEPS + 1, SEVERAL_STEPS
+    rounded = _rounded_steps(steps)
+    return max(SEVERAL_STEPS + 1, rounded - STEPS_ROUNDING // 2), rounded + STEPS_ROUNDING // 2
+
+
+def _rounded_steps(steps: int) -> int:
+    return STEPS_ROUNDING * round(steps / STEPS_ROUNDING)
 
 
 def duration_text(seconds: int, rng: random.Random) -> str:
