@@ -15,7 +15,10 @@ training and reports resume where they stopped. Writes
 benchmarks/results/<table>.md and the reports under benchmarks/results/eval/<table>/.
 
     .venv/bin/python benchmarks/ablation_tables.py table6 --evaluator DIR --tokenizer RUN/tokenizer/model.pt \\
-        --runs /tmp/ablations --data PREP --speech SPEECH [--reps 20] [--device cuda]
+        --runs /tmp/ablations --data PREP --speech SPEECH [--reps 20] [--mm-conditions 100] [--device cuda]
+
+A smaller training budget (--set train.generator.steps=500 ...) makes a pilot on a CPU; the
+table states the budget its models were trained with.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from eval_tables import REPORTS_DIR, header, provenance_line, report_for, row
 
 from saymotion import fileio, settings
 from saymotion.checkpoint import run_file
+from saymotion.config import TrainPlan
 from saymotion.evaluation import protocol as p
 
 CONFIGS = settings.REPO_DIR / "configs" / "ablations"
@@ -80,13 +84,38 @@ def train(config: str, args: argparse.Namespace) -> Path:
     return run
 
 
-def markdown(table: str, rows: list[tuple[str, dict]]) -> str:
+def budget_line(rows: list[tuple[str, dict]]) -> str:
+    """The training steps of each stage, read from the models' own configs (a range where they
+    differ), beside the shipped recipe's."""
+    default = TrainPlan()
+    parts = []
+    for stage in STAGES:
+        steps = sorted({report["model"]["config"]["train"][stage]["steps"] for _, report in rows})
+        parts.append(f"{stage} {'–'.join(f'{n:,}' for n in dict.fromkeys((steps[0], steps[-1])))}")
+    shipped = ", ".join(f"{getattr(default, stage).steps:,}" for stage in STAGES)
+    return f"Training steps per model: {', '.join(parts)} (`configs/default.toml`: {shipped})."
+
+
+def markdown(table: str, rows: list[tuple[str, dict]], command: str) -> str:
     title, _ = TABLES[table]
     first = rows[0][1]
-    lines = [f"# {title}", "", provenance_line(first, f".venv/bin/python benchmarks/ablation_tables.py {table}"),
-             "Model configs: `configs/ablations/` (sha256 of each in its report).", "", *header(),
+    lines = [f"# {title}", "", provenance_line(first, command),
+             "Model configs: `configs/ablations/` (sha256 of each in its report). " + budget_line(rows), "", *header(),
              row("real motion", first["real"]), *[row(label, report["generated"]) for label, report in rows]]  # fmt: skip
     return "\n".join(lines) + "\n"
+
+
+def command_line(args: argparse.Namespace) -> str:
+    """The command as a reader reruns it: the table and every option that shapes the numbers."""
+    words = [".venv/bin/python benchmarks/ablation_tables.py", args.table, "--evaluator EVAL --tokenizer TOKENIZER --runs RUNS"]
+    if args.reps:
+        words.append(f"--reps {args.reps}")
+    if args.mm_conditions:
+        words.append(f"--mm-conditions {args.mm_conditions}")
+    if args.quick:
+        words.append("--quick")
+    words += [f"--set {override}" for override in args.set]
+    return " ".join(words)
 
 
 def main() -> int:
@@ -98,6 +127,7 @@ def main() -> int:
     parser.add_argument("--data", type=Path, help="prepared dataset (default: the configs')")
     parser.add_argument("--speech", type=Path, help="speech corpus (default: the configs')")
     parser.add_argument("--reps", type=int, help="repetitions (default: 20, or 3 with --quick)")
+    parser.add_argument("--mm-conditions", type=int, help="MultiModality conditions (default: the protocol's)")
     parser.add_argument("--quick", action="store_true", help="a smoke test: few clips, small counts (saymotion eval run --quick)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
     parser.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
@@ -112,6 +142,8 @@ def main() -> int:
     protocol = p.QUICK_PROTOCOL if args.quick else p.FULL_PROTOCOL
     if args.reps:
         protocol = dataclasses.replace(protocol, repetitions=args.reps)
+    if args.mm_conditions:
+        protocol = dataclasses.replace(protocol, mm_conditions=args.mm_conditions)
     current = commit()
     rows = []
     for label, config, condition in TABLES[args.table][1]:
@@ -119,7 +151,7 @@ def main() -> int:
         request = p.EvaluationRequest(run, args.evaluator, condition, protocol, data=args.data, speech=args.speech,
                                       threads=args.threads or 0)  # fmt: skip
         rows.append((label, report_for(REPORTS_DIR / args.table / f"{config}.json", request, device, current)))
-    text = markdown(args.table, rows)
+    text = markdown(args.table, rows, command_line(args))
     fileio.write_text(RESULTS_DIR / f"{args.table}.md", text)
     print(text)
     return 0
