@@ -37,6 +37,7 @@ from eval_tables import REPORTS_DIR, header, provenance_line, report_for, row
 from saymotion import fileio, settings
 from saymotion.checkpoint import run_file
 from saymotion.config import TrainPlan
+from saymotion.errors import SaymotionError
 from saymotion.evaluation import protocol as p
 
 CONFIGS = settings.REPO_DIR / "configs" / "ablations"
@@ -91,7 +92,7 @@ def budget_line(rows: list[tuple[str, dict]]) -> str:
     parts = []
     for stage in STAGES:
         steps = sorted({report["model"]["config"]["train"][stage]["steps"] for _, report in rows})
-        parts.append(f"{stage} {'–'.join(f'{n:,}' for n in dict.fromkeys((steps[0], steps[-1])))}")
+        parts.append(f"{stage} {steps[0]:,}" + (f"–{steps[-1]:,}" if len(steps) > 1 else ""))
     shipped = ", ".join(f"{getattr(default, stage).steps:,}" for stage in STAGES)
     return f"Training steps per model: {', '.join(parts)} (`configs/default.toml`: {shipped})."
 
@@ -108,9 +109,9 @@ def markdown(table: str, rows: list[tuple[str, dict]], command: str) -> str:
 def command_line(args: argparse.Namespace) -> str:
     """The command as a reader reruns it: the table and every option that shapes the numbers."""
     words = [".venv/bin/python benchmarks/ablation_tables.py", args.table, "--evaluator EVAL --tokenizer TOKENIZER --runs RUNS"]
-    if args.reps:
+    if args.reps is not None:
         words.append(f"--reps {args.reps}")
-    if args.mm_conditions:
+    if args.mm_conditions is not None:
         words.append(f"--mm-conditions {args.mm_conditions}")
     if args.quick:
         words.append("--quick")
@@ -140,10 +141,13 @@ def main() -> int:
 
     device = resolve_device(args.device)
     protocol = p.QUICK_PROTOCOL if args.quick else p.FULL_PROTOCOL
-    if args.reps:
-        protocol = dataclasses.replace(protocol, repetitions=args.reps)
-    if args.mm_conditions:
-        protocol = dataclasses.replace(protocol, mm_conditions=args.mm_conditions)
+    try:  # the protocol rejects counts below 1
+        if args.reps is not None:
+            protocol = dataclasses.replace(protocol, repetitions=args.reps)
+        if args.mm_conditions is not None:
+            protocol = dataclasses.replace(protocol, mm_conditions=args.mm_conditions)
+    except SaymotionError as error:
+        raise SystemExit(f"error: {error}") from None
     current = commit()
     rows = []
     for label, config, condition in TABLES[args.table][1]:
