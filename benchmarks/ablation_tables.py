@@ -24,7 +24,6 @@ table states the budget its models were trained with.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import shutil
 import subprocess
 import sys
@@ -140,12 +139,8 @@ def main() -> int:
     from saymotion.training.distributed import resolve_device
 
     device = resolve_device(args.device)
-    protocol = p.QUICK_PROTOCOL if args.quick else p.FULL_PROTOCOL
     try:  # the protocol rejects counts below 1
-        if args.reps is not None:
-            protocol = dataclasses.replace(protocol, repetitions=args.reps)
-        if args.mm_conditions is not None:
-            protocol = dataclasses.replace(protocol, mm_conditions=args.mm_conditions)
+        protocol = p.protocol_from_options(args.quick, args.reps, args.mm_conditions)
     except SaymotionError as error:
         raise SystemExit(f"error: {error}") from None
     current = commit()

@@ -230,6 +230,22 @@ def test_fewer_multimodality_conditions_generate_fewer_motions(tiny_speech_model
     assert report["generation"]["motions"] == report["clips"] + 1 * 4
 
 
+
+def test_sampling_settings_are_chosen_on_the_val_split(tiny_speech_model, model_evaluator, tmp_path):
+    reports = {}
+    for guidance in (0, 4):
+        out = tmp_path / f"guidance{guidance}.json"
+        assert run_eval(tiny_speech_model, model_evaluator, "text", out, "--quick", "--reps", "1", "--split", "val",
+                        "--set", f"sample.guidance_text={guidance}") == 0  # fmt: skip
+        reports[guidance] = fileio.read_json(out)
+    for guidance, report in reports.items():
+        assert report["split"] == "val" and report["sample"]["guidance_text"] == guidance
+        assert report["model"]["config"]["sample"]["guidance_text"] == 4.0  # the model's own setting is kept
+    # The val clips' real motion is measured against another real sample (test), so its FID is not zero.
+    assert reports[4]["real"]["fid"]["mean"] > 0
+    # Same seeds, other guidance: other motions.
+    assert reports[0]["generated"]["fid"]["mean"] != reports[4]["generated"]["fid"]["mean"]
+
 def test_quick_cascade_transcribes_the_test_audio(tiny_speech_model, model_evaluator, tmp_path):
     speech = tmp_path / "speech"
     shutil.copytree(tiny_speech_model.parent / "speech", speech)
@@ -257,7 +273,10 @@ def test_cascade_gives_no_instruction_where_speech_recognition_heard_nothing():
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (lambda a: a + ["--reps", "0"], "--reps must be at least 1"),
+        (lambda a: a + ["--reps", "0"], "the number of repetitions must be at least 1"),
+        (lambda a: a + ["--set", "generator.layers=2"], "only sampling settings can be changed here"),
+        (lambda a: a + ["--set", "sample.iterations=0"], "sample.iterations must be at least 1"),
+        (lambda a: a + ["--set", "sample.loudness=2"], "unknown key sample.loudness"),
         (lambda a: a + ["--mm-conditions", "0"], "protocol counts must be positive"),
         (lambda a: a + ["--speech", "/nonexistent/speech"], "manifest.jsonl not found"),
         (lambda a: [x if x != "EVALUATOR" else "/nonexistent/eval" for x in a], "evaluator not found"),

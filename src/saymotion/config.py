@@ -209,6 +209,9 @@ def validate(config: ExperimentConfig) -> None:
             raise ConfigError(f"data.{name} must be a multiple of the tokenizer downsampling factor {factor}")
     if config.tokenizer.num_quantizers < 2:
         raise ConfigError("tokenizer.num_quantizers must be at least 2 (a base layer and a residual layer)")
+    sample = config.sample
+    if sample.iterations < 1 or sample.top_k < 0 or min(sample.guidance_audio, sample.guidance_text, sample.guidance_residual) < 0:
+        raise ConfigError("sample.iterations must be at least 1, sample.top_k and the guidance scales at least 0")
 
 
 def downsampling_factor(config: ExperimentConfig) -> int:
@@ -313,6 +316,18 @@ def parse_override(text: str) -> dict[str, Any]:
     for part in reversed(parts[:-1]):
         nested = {part: nested}
     return nested
+
+
+def override_sampling(sample: SampleConfig, overrides: typing.Sequence[str]) -> SampleConfig:
+    """`sample` with `sample.KEY=VALUE` overrides: how a model samples can change after training,
+    what it learnt cannot."""
+    values = {"sample": dataclasses.asdict(sample)}
+    for override in overrides:
+        parsed = parse_override(override)
+        if set(parsed) != {"sample"} or not isinstance(parsed["sample"], dict):
+            raise ConfigError(f"only sampling settings can be changed here (sample.KEY=VALUE), got {override!r}")
+        _deep_merge(values, parsed)
+    return config_from_dict(values, "--set").sample
 
 
 def _deep_merge(base: dict[str, Any], update: dict[str, Any]) -> None:

@@ -47,7 +47,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--quick", action="store_true", help="a smoke test: few clips, small counts, 3 repetitions")
     run.add_argument("--mm-conditions", type=int,
                      help="clips MultiModality samples per repetition (default: 100; each costs 30 motions)")
-    run.add_argument("--split", choices=("test", "test_novel"), default="test", help="clips to evaluate (default: %(default)s)")
+    run.add_argument("--split", choices=("test", "test_novel", "val"), default="test",
+                     help="clips to evaluate (default: %(default)s; val for choosing sampling settings)")  # fmt: skip
+    run.add_argument("--set", action="append", default=[], metavar="sample.KEY=VALUE",
+                     help="sample with another setting than the model's, e.g. --set sample.guidance_audio=6 (repeatable)")  # fmt: skip
     run.add_argument("--data", type=Path, help="prepared dataset (default: the model's data.prepared_dir)")
     run.add_argument("--speech", type=Path, help="speech corpus with cached features (default: the model's data.speech_dir)")
     run.add_argument("--predicted-length", action="store_true", help="let the model predict lengths instead of using the clips'")
@@ -96,24 +99,16 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_evaluation(args: argparse.Namespace) -> int:
-    import dataclasses
-
     from saymotion.errors import SaymotionError
     from saymotion.evaluation import protocol as p
     from saymotion.fileio import write_json
 
-    if args.reps is not None and args.reps < 1:
-        raise SaymotionError(f"--reps must be at least 1, got {args.reps}")
     if args.out.is_dir():
         raise SaymotionError(f"{args.out} is a folder; -o takes the report file to write")
-    protocol = p.QUICK_PROTOCOL if args.quick else p.FULL_PROTOCOL
-    if args.reps is not None:
-        protocol = dataclasses.replace(protocol, repetitions=args.reps)
-    if args.mm_conditions is not None:
-        protocol = dataclasses.replace(protocol, mm_conditions=args.mm_conditions)
+    protocol = p.protocol_from_options(args.quick, args.reps, args.mm_conditions)
     device = start_torch(args)
     request = p.EvaluationRequest(args.checkpoint, args.evaluator, args.condition, protocol, args.split, args.data,
-                                  args.speech, args.predicted_length, args.seed, args.threads or 0)  # fmt: skip
+                                  args.speech, args.predicted_length, args.seed, args.threads or 0, tuple(args.set))  # fmt: skip
     report = p.run_evaluation(request, device, progress=not args.no_progress)
     write_json(args.out, report)
     for row in ("generated", "real"):

@@ -22,7 +22,8 @@ repetitions with its 95% interval.
 
 The "real" row scores the split's real motion the same way: retrieval of real motion from the
 instruction texts, classifier accuracy, diversity and skating of real data; its FID compares the
-split's real motion with the val split's, the distance between two independent real samples.
+split's real motion with the val split's (the test split's when val is evaluated, as it is for
+choosing sampling settings), the distance between two independent real samples.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ import torch
 
 from saymotion.config import AUDIO as AUDIO_INPUT
 from saymotion.config import TEXT as TEXT_INPUT
-from saymotion.config import config_to_dict, downsampling_factor, prepared_dir, speech_dir
+from saymotion.config import SampleConfig, config_to_dict, downsampling_factor, override_sampling, prepared_dir, speech_dir
 from saymotion.datasets.prepared import PreparedDataset
 from saymotion.errors import SaymotionError
 from saymotion.evaluation import metrics
@@ -54,7 +55,7 @@ from saymotion.training.sources import SpeechCorpus
 AUDIO, TEXT, BOTH, CASCADE = "audio", "text", "both", "cascade"
 CONDITIONS = (AUDIO, TEXT, BOTH, CASCADE)
 INSTRUCTION_KIND = "oral"
-REFERENCE_SPLIT = "val"  # the real sample the real row's FID is measured against
+SPLITS = ("test", "test_novel", "val")  # val: for choosing sampling settings without looking at test
 GENERATION_BATCH = 32  # instructions sampled together: batching, not the protocol, sets the speed
 Item = TypeVar("Item")
 
@@ -82,6 +83,19 @@ FULL_PROTOCOL = Protocol()
 # A smoke test of the whole path: 3 repetitions on a few clips, every count shrunk to fit.
 QUICK_PROTOCOL = Protocol(repetitions=3, max_clips=12, r_precision_batch=4, diversity_pairs=10,
                           mm_conditions=2, mm_samples=4, mm_pairs=2)  # fmt: skip
+
+
+def protocol_from_options(quick: bool = False, repetitions: int | None = None, mm_conditions: int | None = None) -> Protocol:
+    """The protocol that `saymotion eval run`'s options name: the full one (or the quick smoke test)
+    with the counts given; a count below 1 is refused by the protocol itself."""
+    protocol = QUICK_PROTOCOL if quick else FULL_PROTOCOL
+    counts = {"repetitions": repetitions, "mm_conditions": mm_conditions}
+    return dataclasses.replace(protocol, **{name: value for name, value in counts.items() if value is not None})
+
+
+def reference_split(split: str) -> str:
+    """The real sample the real row's FID is measured against: another split than the one evaluated."""
+    return "test" if split == "val" else "val"
 
 
 @dataclass(frozen=True)
@@ -157,6 +171,7 @@ class EvaluationSetup:
     clips: list[TestClip]
     conditioner: Conditioner
     protocol: Protocol
+    sample: SampleConfig  # the sampling settings every motion is generated with
     predicted_length: bool = False
     seed: int = 0
 
@@ -228,7 +243,7 @@ class ProtocolRun:
             )
         evaluator = setup.evaluator
         self.real = RealMotion.of(setup.dataset, [c.id for c in setup.clips], evaluator)
-        reference_ids = seeded_subset(setup.dataset.split_ids(REFERENCE_SPLIT), protocol.max_clips)
+        reference_ids = seeded_subset(setup.dataset.split_ids(reference_split(setup.split)), protocol.max_clips)
         self.reference = evaluator.evaluate_motions([setup.dataset.load_features(c) for c in reference_ids]).embeddings
         texts = sorted({i.text for c in setup.clips for i in c.instructions})
         self.text_embeddings = dict(zip(texts, evaluator.embed_texts(texts)))
@@ -286,7 +301,7 @@ class ProtocolRun:
         seconds = None if setup.predicted_length else [clip_seconds(setup.generator, c.frames) for c in clips]
         rows = [setup.conditioner(instruction) for instruction in instructions]
         started = time.perf_counter()
-        motion = setup.generator.generate_rows(rows, seconds=seconds, seed=seed,
+        motion = setup.generator.generate_rows(rows, seconds=seconds, seed=seed, sample=setup.sample,
                                                 unconditional=setup.conditioner.condition == CASCADE)
         self.generation_seconds += time.perf_counter() - started
         self.generated_motions += len(rows)
@@ -373,6 +388,7 @@ class EvaluationRequest:
     predicted_length: bool = False
     seed: int = 0
     threads: int = 0  # for the cascade's speech recogniser (0: its default)
+    sample_overrides: tuple[str, ...] = ()  # `sample.KEY=VALUE`: sampling settings other than the model's
 
 
 def run_evaluation(request: EvaluationRequest, device: torch.device, progress: bool = True) -> dict[str, Any]:
@@ -384,6 +400,7 @@ def run_evaluation(request: EvaluationRequest, device: torch.device, progress: b
         raise SaymotionError(
             f"the model was not trained on {' and '.join(missing)}; it cannot be evaluated with --condition {request.condition}"
         )
+    sample = override_sampling(generator.config.sample, request.sample_overrides)
     evaluator = Evaluator.load(request.evaluator_path, device)
     dataset = PreparedDataset(request.data or prepared_dir(generator.config))
     if len(evaluator.checkpoint.mean) != dataset.feature_dim:
@@ -399,13 +416,14 @@ def run_evaluation(request: EvaluationRequest, device: torch.device, progress: b
         utterances = {i.utterance for c in clips for i in c.instructions}
         transcripts = transcribe(speech.root, [u for u in speech.utterances if u.id in utterances], request.threads)
     setup = EvaluationSetup(generator, evaluator, dataset, request.split, clips,
-                            Conditioner(request.condition, speech, transcripts), request.protocol,
+                            Conditioner(request.condition, speech, transcripts), request.protocol, sample,
                             predicted_length=request.predicted_length, seed=request.seed)  # fmt: skip
     report = {
         "condition": request.condition,
         "split": request.split,
         "clips": len(clips),
         "protocol": dataclasses.asdict(request.protocol),
+        "sample": dataclasses.asdict(sample),
         "lengths": "predicted" if request.predicted_length else "ground truth",
         **evaluate(setup, progress=progress),
         **provenance(setup, Path(request.model_dir).resolve(), Path(request.evaluator_path).resolve(), speech),
