@@ -1,10 +1,10 @@
 """Sampling settings chosen on the val split, never on test: one model evaluated with its own
-`[sample]` settings and with each value tried for one setting at a time (the others kept), by
-`saymotion eval run`'s protocol. Writes benchmarks/results/sampling_sweep_<condition>.md and the
+`[sample]` settings (changed by every --with) and with each value tried for one setting at a time
+(the others kept), by `saymotion eval run`'s protocol. Writes benchmarks/results/sampling_sweep_<condition>.md and the
 reports under benchmarks/results/eval/sampling/<condition>/.
 
     .venv/bin/python benchmarks/sampling_sweep.py --model RUN --evaluator EVAL --data PREP --speech SPEECH \\
-        --condition audio --try guidance_audio=2,6,8 --try temperature=0.7,0.4 [--reps 3] [--mm-conditions 1]
+        --condition audio --try guidance_audio=2,6,8 --try temperature=0.7,0.4 [--with top_k=10] [--reps 3]
 """
 
 from __future__ import annotations
@@ -22,14 +22,15 @@ from saymotion.errors import SaymotionError
 from saymotion.evaluation import protocol as p
 
 
-def variants(tries: list[str]) -> list[tuple[str, ...]]:
-    """The model's own settings (no override), then one override per value tried."""
-    found: list[tuple[str, ...]] = [()]
+def variants(tries: list[str], held: list[str]) -> list[tuple[str, ...]]:
+    """The model's settings changed by the held ones, then the same with each value tried."""
+    base = tuple(f"sample.{text.strip()}" for text in held)
+    found = [base]
     for text in tries:
         key, sep, values = text.partition("=")
         if not sep or not values:
             raise SaymotionError(f"--try takes KEY=V1,V2,... (a sample setting and its values), got {text!r}")
-        found += [(f"sample.{key.strip()}={value.strip()}",) for value in values.split(",")]
+        found += [base + (f"sample.{key.strip()}={value.strip()}",) for value in values.split(",")]
     return found
 
 
@@ -38,9 +39,9 @@ def label(overrides: tuple[str, ...]) -> str:
 
 
 def markdown(condition: str, rows: list[tuple[str, dict]], command: str) -> str:
-    own = rows[0][1]["sample"]
+    first = rows[0][1]["sample"]
     lines = [f"# Sampling settings on the val split ({condition})", "", provenance_line(rows[0][1], command),
-             "The model's own settings: " + ", ".join(f"{k} {v}" for k, v in own.items()) + ".", "", *header(),
+             "First row's settings: " + ", ".join(f"{k} {v}" for k, v in first.items()) + ".", "", *header(),
              row("real motion", rows[0][1]["real"]), *[row(name, report["generated"]) for name, report in rows]]  # fmt: skip
     return "\n".join(lines) + "\n"
 
@@ -51,7 +52,9 @@ def main() -> int:
     parser.add_argument("--evaluator", type=Path, required=True, help="evaluator folder (saymotion eval train)")
     parser.add_argument("--condition", choices=(p.AUDIO, p.TEXT, p.BOTH), required=True)
     parser.add_argument("--try", dest="tries", action="append", default=[], metavar="KEY=V1,V2",
-                        help="a sample setting and the values to try, e.g. guidance_audio=2,6 (repeatable)")  # fmt: skip
+                        help="a sample setting and the values to try, e.g. guidance_audio=2,6 (repeatable)")
+    parser.add_argument("--with", dest="held", action="append", default=[], metavar="KEY=VALUE",
+                        help="a sample setting changed for every variant, e.g. top_k=10 (repeatable)")  # fmt: skip
     parser.add_argument("--data", type=Path, help="prepared dataset (default: the model's)")
     parser.add_argument("--speech", type=Path, help="speech corpus (default: the model's)")
     parser.add_argument("--reps", type=int, default=3, help="repetitions (default: %(default)s)")
@@ -61,7 +64,7 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     try:
         protocol = p.protocol_from_options(repetitions=args.reps, mm_conditions=args.mm_conditions)
-        tried = variants(args.tries)
+        tried = variants(args.tries, args.held)
     except SaymotionError as error:
         raise SystemExit(f"error: {error}") from None
     current = commit()
@@ -73,9 +76,10 @@ def main() -> int:
         name = "-".join(o.removeprefix("sample.").replace("=", "") for o in overrides) or "own"
         rows.append((label(overrides), report_for(folder / f"{name}.json", request, torch.device("cpu"), current)))
     command = (f".venv/bin/python benchmarks/sampling_sweep.py --model MODEL --evaluator EVAL --condition {args.condition} "
-               + " ".join(f"--try {t}" for t in args.tries) + f" --reps {args.reps} --mm-conditions {args.mm_conditions}")  # fmt: skip
+               + " ".join([*(f"--try {t}" for t in args.tries), *(f"--with {h}" for h in args.held)]) + f" --reps {args.reps} --mm-conditions {args.mm_conditions}")  # fmt: skip
     text = markdown(args.condition, rows, command)
-    fileio.write_text(RESULTS_DIR / f"sampling_sweep_{args.condition}.md", text)
+    held = "".join(f"_{h.replace('=', '')}" for h in args.held)
+    fileio.write_text(RESULTS_DIR / f"sampling_sweep_{args.condition}{held}.md", text)
     print(text)
     return 0
 
