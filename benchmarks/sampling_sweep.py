@@ -30,7 +30,8 @@ def variants(tries: list[str], held: list[str]) -> list[tuple[str, ...]]:
         key, sep, values = text.partition("=")
         if not sep or not values:
             raise SaymotionError(f"--try takes KEY=V1,V2,... (a sample setting and its values), got {text!r}")
-        found += [base + (f"sample.{key.strip()}={value.strip()}",) for value in values.split(",")]
+        kept = tuple(o for o in base if not o.startswith(f"sample.{key.strip()}="))
+        found += [kept + (f"sample.{key.strip()}={value.strip()}",) for value in values.split(",")]
     return found
 
 
