@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from saymotion.checkpoint import Checkpoint, ModelDims, build_model, load_checkpoint, save_checkpoint
+from saymotion import fileio
 from saymotion.cli import main as cli_main
 from saymotion.config import ConfigError, ExperimentConfig, config_from_dict, config_to_dict, load_config
 from saymotion.errors import CheckpointError
@@ -275,6 +276,23 @@ def test_exported_model_generates_from_audio_text_or_both(run: Path, tmp_path: P
         generator.generate(text="walk", seconds=60.0)
     with pytest.raises(SaymotionError, match="spoken instruction, a text, or both"):
         generator.generate()
+
+
+
+def test_export_sets_the_sampling_settings_and_nothing_else(run: Path, tmp_path: Path, capsys):
+    from saymotion.generate import MotionGenerator
+
+    args = ["train", "export", "--run", str(run), "--out", str(tmp_path / "model")]
+    assert cli_main([*args, "--set", "sample.top_k=10", "--set", "sample.guidance_audio=2"]) == 0
+    generator = MotionGenerator.load(tmp_path / "model")
+    trained = load_checkpoint(run / "generator" / "model.pt").config
+    assert (generator.config.sample.top_k, generator.config.sample.guidance_audio) == (10, 2.0)
+    assert generator.config.sample.guidance_text == trained.sample.guidance_text
+    assert generator.config.generator == trained.generator and generator.config.train == trained.train
+    assert fileio.read_json(tmp_path / "model" / "config.json")["sample"]["top_k"] == 10
+    assert cli_main([*args[:-1], str(tmp_path / "other"), "--set", "generator.layers=9"]) == 2
+    assert "only sampling settings" in capsys.readouterr().err
+    assert not (tmp_path / "other").exists()
 
 
 def test_resumed_training_matches_an_uninterrupted_run(prepared: Path, speech: Path, tmp_path: Path, run: Path):

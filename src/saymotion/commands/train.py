@@ -32,7 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("stage", choices=STAGE_CHOICES, help="what to train (or export)")
     parser.add_argument("--config", type=Path, default=default_config(), help="TOML config (default: configs/default.toml)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override one config value, e.g. --set train.generator.steps=2000 (repeatable)")
+                        help="override one config value, e.g. --set train.generator.steps=2000 (repeatable; "
+                             "export: only sample.KEY=VALUE, the sampling settings the model ships with)")
     parser.add_argument("--out", type=Path, help="run folder (default: $SAYMOTION_CACHE/runs/<config name>)")
     parser.add_argument("--data", type=Path, help="prepared motion dataset (overrides data.prepared_dir)")
     parser.add_argument("--speech", type=Path, help="speech corpus with cached features (overrides data.speech_dir)")
@@ -63,7 +64,7 @@ def _export(args: argparse.Namespace) -> int:
 
     if args.run is None or args.out is None:
         raise SaymotionError("export needs --run RUN (a finished run) and --out DIR")
-    paths = export_model(args.run.resolve(), args.out.resolve(), half=args.half)
+    paths = export_model(args.run.resolve(), args.out.resolve(), half=args.half, sample_overrides=args.set)
     total = sum(path.stat().st_size for path in paths.values())
     print(f"exported {len(paths)} models to {args.out} ({total / 1e6:.1f} MB)")
     return 0

@@ -16,12 +16,12 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import Callable, Sequence, TypeVar
 
 import numpy as np
 
 from saymotion.checkpoint import Checkpoint, check_same_tokenizer, exported_file, load_checkpoint, run_file, save_checkpoint
-from saymotion.config import STAGES, TRAINING_STAGES, ExperimentConfig, config_to_dict, downsampling_factor
+from saymotion.config import STAGES, TRAINING_STAGES, ExperimentConfig, config_to_dict, downsampling_factor, override_sampling
 from saymotion.errors import DataError
 from saymotion.fileio import atomic_open, save_npz, write_json
 from saymotion.training.data import ClipConditions, CodeSplit, MotionSet, TextEmbeddingCache, UtteranceSet
@@ -197,13 +197,16 @@ def _report_coverage(kind: str, conditions: ClipConditions, context: RunContext)
         raise DataError("no training clip has a spoken or written instruction; check data.speech_dir and the descriptions")
 
 
-def export_model(run_dir: Path, out_dir: Path, half: bool) -> dict[str, Path]:
+def export_model(run_dir: Path, out_dir: Path, half: bool, sample_overrides: Sequence[str] = ()) -> dict[str, Path]:
     """Copy the finished models of a run into `out_dir` as <kind>.pt without training state
-    (fp16 weights with `half`), checking they belong together."""
+    (fp16 weights with `half`), checking they belong together; `sample.KEY=VALUE` overrides set
+    the sampling settings they ship with (chosen on the val split: benchmarks/sampling_sweep.py)."""
     checkpoints = {kind: load_checkpoint(run_file(run_dir, kind), kind) for kind in STAGES}
     check_same_tokenizer(checkpoints)
     paths = {}
     for kind, checkpoint in checkpoints.items():
+        sample = override_sampling(checkpoint.config.sample, sample_overrides)
+        checkpoint.config = dataclasses.replace(checkpoint.config, sample=sample)
         paths[kind] = exported_file(out_dir, kind)
         save_checkpoint(paths[kind], checkpoint, half=half, resumable=False)
     write_json(out_dir / "config.json", exported_config(checkpoints))
