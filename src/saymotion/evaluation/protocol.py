@@ -55,7 +55,6 @@ from saymotion.training.sources import SpeechCorpus
 AUDIO, TEXT, BOTH, CASCADE = "audio", "text", "both", "cascade"
 CONDITIONS = (AUDIO, TEXT, BOTH, CASCADE)
 INSTRUCTION_KIND = "oral"
-SPLITS = ("test", "test_novel", "val")  # val: for choosing sampling settings without looking at test
 GENERATION_BATCH = 32  # instructions sampled together: batching, not the protocol, sets the speed
 Item = TypeVar("Item")
 
