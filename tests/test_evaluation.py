@@ -230,7 +230,6 @@ def test_fewer_multimodality_conditions_generate_fewer_motions(tiny_speech_model
     assert report["generation"]["motions"] == report["clips"] + 1 * 4
 
 
-
 def test_sampling_settings_are_chosen_on_the_val_split(tiny_speech_model, model_evaluator, tmp_path):
     reports = {}
     for guidance in (0, 4):
@@ -245,6 +244,7 @@ def test_sampling_settings_are_chosen_on_the_val_split(tiny_speech_model, model_
     assert reports[4]["real"]["fid"]["mean"] > 0
     # Same seeds, other guidance: other motions.
     assert reports[0]["generated"]["fid"]["mean"] != reports[4]["generated"]["fid"]["mean"]
+
 
 def test_quick_cascade_transcribes_the_test_audio(tiny_speech_model, model_evaluator, tmp_path):
     speech = tmp_path / "speech"

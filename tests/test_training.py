@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import torch
 
-from saymotion.checkpoint import Checkpoint, ModelDims, build_model, load_checkpoint, save_checkpoint
 from saymotion import fileio
+from saymotion.checkpoint import Checkpoint, ModelDims, build_model, load_checkpoint, save_checkpoint
 from saymotion.cli import main as cli_main
 from saymotion.config import ConfigError, ExperimentConfig, config_from_dict, config_to_dict, load_config
 from saymotion.errors import CheckpointError
@@ -276,7 +276,6 @@ def test_exported_model_generates_from_audio_text_or_both(run: Path, tmp_path: P
         generator.generate(text="walk", seconds=60.0)
     with pytest.raises(SaymotionError, match="spoken instruction, a text, or both"):
         generator.generate()
-
 
 
 def test_export_sets_the_sampling_settings_and_nothing_else(run: Path, tmp_path: Path, capsys):
