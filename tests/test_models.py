@@ -201,6 +201,29 @@ def test_a_listener_becomes_the_frozen_speech_part_of_a_condition_encoder():
         ConditionEncoder(TINY_CONDITION, AUDIO_DIM, TEXT_DIM).load_listener(listener)
 
 
+def test_a_frame_reading_listener_leaves_the_audio_encoder_to_the_motion_loss():
+    torch.manual_seed(0)
+    reading = replace(MEANING, meaning_layers=1)
+    listener = SpeechListener(reading, AUDIO_DIM, TEXT_DIM).eval()
+    assert listener.audio is None and listener.meaning_frames is not None
+    model = ConditionEncoder(reading, AUDIO_DIM, TEXT_DIM).eval()
+    batch = condition_batch(with_audio=(True, True, True))
+    model.load_listener(listener)
+    torch.testing.assert_close(model.encode(batch)[1], listener.predict(batch))
+    # The meaning does not depend on the audio encoder: another encoder, the same meaning.
+    audio_tokens = model.encode(batch)[0][:, : reading.audio_tokens].clone()
+    torch.nn.init.normal_(model.audio.query.weight)
+    torch.testing.assert_close(model.encode(batch)[1], listener.predict(batch))
+    assert not torch.allclose(model.encode(batch)[0][:, : reading.audio_tokens], audio_tokens)
+    model.freeze_listener()
+    frozen = {name for name, parameter in model.named_parameters() if not parameter.requires_grad}
+    assert frozen == {f"{part}.{name}" for part in ("meaning", "meaning_frames")
+                      for name, _ in getattr(listener, part).named_parameters()}
+    # The audio tokens are not detached: a loss on the condition tokens reaches the audio encoder.
+    model.encode(batch)[0].sum().backward()
+    assert model.audio.query.weight.grad is not None and model.audio.query.weight.grad.abs().sum() > 0
+
+
 def test_contrastive_loss_prefers_the_words_spoken_over_the_mirrored_words_and_ignores_repeats():
     from saymotion.models.conditioning import contrastive_loss
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +20,7 @@ from saymotion.checkpoint import Checkpoint, ModelDims, build_model, load_checkp
 from saymotion.cli import main as cli_main
 from saymotion.config import ConfigError, ExperimentConfig, config_from_dict, config_to_dict, load_config
 from saymotion.errors import CheckpointError
+from saymotion.models.conditioning import ConditionBatch
 from saymotion.settings import REPO_DIR
 from synthetic import SPEECH_DIM, make_prepared_dataset, make_speech_corpus, synthetic_skeleton
 
@@ -82,6 +84,9 @@ def test_config_files_compose_and_overrides_win(tmp_path: Path):
         ("data.max_frames=50", "multiple"),
         ("condition.listener=true", "listener needs the meaning token"),
         ("data.balance_actions=1.5", "balance_actions must be between 0 and 1"),
+        ("condition.meaning_layers=-1", "meaning_layers must be at least 0"),
+        ("sample.guidance_text=25", "guidance text must be between 0 and 20, got 25"),
+        ("sample.top_k=-1", "top_k at least 0"),
     ],
 )
 def test_bad_config_values_are_one_line_errors(override: str, message: str):
@@ -355,37 +360,89 @@ def test_meaning_token_trains_and_the_residual_starts_from_the_generators_condit
     assert all(torch.equal(residual[name], generator[name]) for name in generator)
 
 
+LISTENER = ["--set", "condition.align_weight=1", "--set", "condition.listener=true", "--set", "condition.init_from_generator=true"]
+LISTENER_STEPS = ["--set", "train.listener.steps=40", "--set", "train.listener.eval_every=40", "--set", "train.listener.lr=0.003"]
+
+
+@pytest.fixture(scope="module")
+def listener_run(prepared: Path, speech: Path, run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny config with a listener (reading the audio tokens), trained before the later stages,
+    which run at a high learning rate to show that it stays frozen there."""
+    out = tmp_path_factory.mktemp("listener-run")
+    shutil.copytree(run / "tokenizer", out / "tokenizer")
+    common = [*data_args(prepared, speech), "--out", str(out), *LISTENER]
+    assert train_cli("listener", *common, *LISTENER_STEPS) == 0
+    for stage in ("generator", "residual", "length"):
+        assert train_cli(stage, *common, "--set", f"train.{stage}.lr=0.01") == 0
+    return out
+
+
 def test_listener_learns_the_words_spoken_and_stays_frozen_inside_the_later_stages(prepared: Path, speech: Path, run: Path,
-                                                                                   tmp_path: Path, capsys):
+                                                                                   listener_run: Path, tmp_path: Path, capsys):
     from saymotion.training.runner import training_stages
 
-    listener = ["--set", "condition.align_weight=1", "--set", "condition.listener=true", "--set", "condition.init_from_generator=true"]
-    common = [*data_args(prepared, speech), "--out", str(tmp_path), "--tokenizer", str(run / "tokenizer" / "model.pt"), *listener]
-    assert training_stages(load_config(TINY, listener[1::2])) == ["tokenizer", "listener", "generator", "residual", "length"]
+    common = [*data_args(prepared, speech), "--out", str(tmp_path), "--tokenizer", str(run / "tokenizer" / "model.pt"), *LISTENER]
+    assert training_stages(load_config(TINY, LISTENER[1::2])) == ["tokenizer", "listener", "generator", "residual", "length"]
     assert training_stages(load_config(TINY)) == ["tokenizer", "generator", "residual", "length"]
     assert train_cli("listener", *data_args(prepared, speech), "--out", str(tmp_path)) == 2
     assert "the listener stage is off" in capsys.readouterr().err
     assert train_cli("generator", *common) == 2
     assert "train the listener first" in capsys.readouterr().err
 
-    steps = ["--set", "train.listener.steps=40", "--set", "train.listener.eval_every=40", "--set", "train.listener.lr=0.003"]
-    assert train_cli("listener", *common, *steps) == 0
-    counts = re.search(r"listener: (\d+) training utterances, (\d+) validation utterances", capsys.readouterr().out)
-    assert counts and int(counts[1]) > int(counts[2]) > 0
-    log = (tmp_path / "listener" / "train.csv").read_text().splitlines()
+    log = (listener_run / "listener" / "train.csv").read_text().splitlines()
     alignment = [float(row.split(",")[log[0].split(",").index("alignment")]) for row in log[1:]]
     assert np.mean(alignment[-5:]) < 0.7 * np.mean(alignment[:5])  # synthetic speech carries its action
-    assert set(load_checkpoint(tmp_path / "listener" / "model.pt").metrics) == {"val_alignment", "val_nearest_text", "val_side"}
+    assert set(load_checkpoint(listener_run / "listener" / "model.pt").metrics) == {"val_alignment", "val_nearest_text", "val_side"}
 
+    trained = load_checkpoint(listener_run / "listener" / "model.pt").model.state_dict()
     for stage in ("generator", "residual"):
-        assert train_cli(stage, *common, "--set", f"train.{stage}.lr=0.01") == 0
-    trained = load_checkpoint(tmp_path / "listener" / "model.pt").model.state_dict()
-    for stage in ("generator", "residual"):
-        condition = load_checkpoint(tmp_path / stage / "model.pt").model.condition.state_dict()
+        condition = load_checkpoint(listener_run / stage / "model.pt").model.condition.state_dict()
         assert all(torch.equal(condition[name], trained[name]) for name in trained), stage  # frozen at a high lr
-    generator = load_checkpoint(tmp_path / "generator" / "model.pt")
+    generator = load_checkpoint(listener_run / "generator" / "model.pt")
     fresh = build_model("generator", generator.config, generator.dims).condition.state_dict()
     assert not torch.equal(generator.model.condition.state_dict()["text.0.weight"], fresh["text.0.weight"])
+
+
+def test_a_frame_reading_listener_replaces_a_models_meaning_head_at_export(prepared: Path, speech: Path, listener_run: Path,
+                                                                          tmp_path: Path, capsys):
+    from saymotion.generate import MotionGenerator
+
+    frames_run = tmp_path / "frames"
+    assert train_cli("listener", *data_args(prepared, speech), "--out", str(frames_run), *LISTENER, *LISTENER_STEPS,
+                     "--set", "condition.meaning_layers=1") == 0
+    listener = load_checkpoint(frames_run / "listener" / "model.pt")
+    assert listener.model.audio is None  # it reads the frames, not the audio encoder
+    export = ["train", "export", "--run", str(listener_run), "--out"]
+    # A listener that reads audio tokens fits only its own audio encoder; nothing is written.
+    assert cli_main([*export, str(tmp_path / "refused"), "--listener-run", str(listener_run)]) == 2
+    assert "meaning_layers = 0" in capsys.readouterr().err and not (tmp_path / "refused").exists()
+
+    assert cli_main([*export, str(tmp_path / "model"), "--listener-run", str(frames_run)]) == 0
+    new, old = listener.model.state_dict(), load_checkpoint(listener_run / "listener" / "model.pt").model.state_dict()
+    exported = load_checkpoint(tmp_path / "model" / "generator.pt")
+    trained = load_checkpoint(listener_run / "generator" / "model.pt")
+    assert exported.config.condition.meaning_layers == 1 and exported.id != trained.id
+    condition = exported.model.condition.state_dict()
+    assert all(torch.equal(condition[name], new[name]) for name in new)
+    # Everything else is the trained model's, the audio encoder it was trained with included.
+    kept = {name: value for name, value in trained.model.state_dict().items() if not name.startswith("condition.meaning")}
+    assert all(torch.equal(exported.model.state_dict()[name], value) for name, value in kept.items())
+    assert any(name.startswith("audio.") for name in old)
+    assert all(torch.equal(condition[name], old[name]) for name in old if name.startswith("audio."))
+    # The residual transformer and length predictor keep the listener they were trained with.
+    for kind in ("residual", "length"):
+        exported, trained = load_checkpoint(tmp_path / "model" / f"{kind}.pt"), load_checkpoint(listener_run / kind / "model.pt")
+        assert exported.id == trained.id and exported.config.condition.meaning_layers == 0
+    assert (tmp_path / "model" / "logs" / "listener-train.csv").read_text() == (frames_run / "listener" / "train.csv").read_text()
+    assert fileio.read_json(tmp_path / "model" / "config.json")["condition"]["meaning_layers"] == 1
+    # The exported models hear with the new listener.
+    audio = np.random.default_rng(0).standard_normal((20, SPEECH_DIM)).astype(np.float32)
+    batch = ConditionBatch.from_arrays([audio], [None], SPEECH_DIM)
+    generator = MotionGenerator.load(tmp_path / "model")
+    heard = generator.checkpoints["generator"].model.condition.encode(batch)[1]
+    torch.testing.assert_close(heard, listener.model.predict(batch))
+    assert not torch.allclose(heard, load_checkpoint(listener_run / "listener" / "model.pt").model.predict(batch))
+    assert np.isfinite(generator.generate(audio_features=audio, seconds=2.0, seed=3).joints[0]).all()
 
 
 def _ranks_own_output(stderr: str) -> str:

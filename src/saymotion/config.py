@@ -104,6 +104,10 @@ class ConditionConfig:
     # the batch's other sentences and the sentence with left and right exchanged.
     listener_contrast: float = 1.0
     listener_temperature: float = 0.05
+    # 0: the meaning head reads the audio encoder's tokens (and the frames' mean). N > 0: it reads
+    # the frames through a transformer of N layers of its own, and the listener leaves the audio
+    # encoder to the motion loss (saymotion.models.conditioning, "Frame reader").
+    meaning_layers: int = 0
 
 
 @dataclass
@@ -199,6 +203,8 @@ def validate(config: ExperimentConfig) -> None:
         raise ConfigError("condition.listener needs the meaning token: audio among condition.modalities and condition.align_weight > 0")
     if min(condition.audio_tokens, condition.audio_pool, condition.memory_size) < 1:
         raise ConfigError("condition.audio_tokens, audio_pool and memory_size must be at least 1")
+    if condition.meaning_layers < 0:
+        raise ConfigError(f"condition.meaning_layers must be at least 0, got {condition.meaning_layers}")
     for name in ("generator", "residual"):
         section = getattr(config, name)
         if section.dim % section.heads:
@@ -209,9 +215,21 @@ def validate(config: ExperimentConfig) -> None:
             raise ConfigError(f"data.{name} must be a multiple of the tokenizer downsampling factor {factor}")
     if config.tokenizer.num_quantizers < 2:
         raise ConfigError("tokenizer.num_quantizers must be at least 2 (a base layer and a residual layer)")
-    sample = config.sample
-    if sample.iterations < 1 or sample.top_k < 0 or min(sample.guidance_audio, sample.guidance_text, sample.guidance_residual) < 0:
-        raise ConfigError("sample.iterations must be at least 1, sample.top_k and the guidance scales at least 0")
+    check_sampling(config.sample)
+
+
+# Guidance scales beyond this only sharpen the logits into one-hot codes.
+MAX_GUIDANCE = 20.0
+
+
+def check_sampling(sample: SampleConfig) -> None:
+    """Sampling settings, from a config file or changed later (`override_sampling`, `Pipeline.generate`)."""
+    if sample.iterations < 1 or sample.top_k < 0:
+        raise ConfigError("sample.iterations must be at least 1 and sample.top_k at least 0")
+    for name in ("guidance_audio", "guidance_text", "guidance_residual"):
+        value = getattr(sample, name)
+        if not 0.0 <= value <= MAX_GUIDANCE:
+            raise ConfigError(f"{name.replace('_', ' ')} must be between 0 and {MAX_GUIDANCE:g}, got {value:g}")
 
 
 def downsampling_factor(config: ExperimentConfig) -> int:

@@ -21,6 +21,7 @@ import numpy as np
 
 from saymotion import settings
 from saymotion.audio import SAMPLE_RATE, AudioSource, prepare_waveform, read_audio
+from saymotion.config import check_sampling
 from saymotion.errors import SaymotionError
 from saymotion.skeleton import Skeleton
 
@@ -194,7 +195,6 @@ class Pipeline:
         sample = self.generator.config.sample
         changes = {name: value for name, value in (("guidance_audio", guidance_audio), ("guidance_text", guidance_text))
                    if value is not None}
-        for name, value in changes.items():
-            if not 0.0 <= value <= 20.0:
-                raise SaymotionError(f"{name.replace('_', ' ')} must be between 0 and 20, got {value:g}")
-        return dataclasses.replace(sample, **changes)
+        sample = dataclasses.replace(sample, **changes)
+        check_sampling(sample)
+        return sample

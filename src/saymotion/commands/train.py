@@ -45,6 +45,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument("--run", type=Path, help="export: the run folder to export")
     parser.add_argument("--half", action="store_true", help="export: store weights as fp16 (half the size)")
+    parser.add_argument("--listener-run", type=Path, metavar="RUN",
+                        help="export: give the generator the meaning head of this run's listener "
+                             "(trained with condition.meaning_layers > 0)")
     parser.set_defaults(func=run)
 
 
@@ -53,8 +56,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.stage == "export":
         return _export(args)
-    if args.run or args.half:
-        raise SaymotionError("--run and --half are options of `saymotion train export`")
+    if args.run or args.half or args.listener_run:
+        raise SaymotionError("--run, --half and --listener-run are options of `saymotion train export`")
     return _train(args)
 
 
@@ -64,7 +67,9 @@ def _export(args: argparse.Namespace) -> int:
 
     if args.run is None or args.out is None:
         raise SaymotionError("export needs --run RUN (a finished run) and --out DIR")
-    paths = export_model(args.run.resolve(), args.out.resolve(), half=args.half, sample_overrides=args.set)
+    listener_run = args.listener_run.resolve() if args.listener_run else None
+    paths = export_model(args.run.resolve(), args.out.resolve(), half=args.half, sample_overrides=args.set,
+                         listener_run=listener_run)
     total = sum(path.stat().st_size for path in paths.values())
     print(f"exported {len(paths)} models to {args.out} ({total / 1e6:.1f} MB)")
     return 0

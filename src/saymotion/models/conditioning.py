@@ -22,6 +22,12 @@ instruction must be learnt from the motion loss, which 3,600 CPU steps did not m
 Listener (condition.listener): the audio encoder and meaning head are trained first in a stage of
 their own (`SpeechListener`, on the alignment alone, over batches of all utterances), then copied
 into every conditioned model and frozen there.
+
+Frame reader (condition.meaning_layers > 0): the meaning head reads the speech frames through a
+small transformer of its own instead of the audio tokens. The listener is then the meaning head
+alone, independent of the audio encoder (which the motion loss trains, as in the paper), so a
+better listener can replace the one a model was trained with (`saymotion train export
+--listener-run`).
 """
 
 from __future__ import annotations
@@ -191,6 +197,24 @@ class ClassTokenEncoder(nn.Module):
         return self.encoder(hidden, src_key_padding_mask=mask)[:, :1]
 
 
+class FrameReader(nn.Module):
+    """The meaning head's own reading of the speech (condition.meaning_layers > 0): a transformer
+    over the frames, mean-pooled to (B, dim). Through the memory-retrieval tokens the listener's
+    prediction stayed at cosine 0.71 to the words' embedding (docs/design.md)."""
+
+    def __init__(self, config: ConditionConfig, audio_dim: int):
+        super().__init__()
+        self.proj = nn.Linear(audio_dim, config.dim)
+        self.encoder = transformer_encoder(
+            config.dim, config.encoder_heads, 2 * config.dim, config.meaning_layers, config.dropout
+        )
+
+    def forward(self, frames: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        hidden = self.proj(frames) + sinusoidal_positions(frames.shape[1], self.proj.out_features, frames.device)
+        hidden = self.encoder(hidden, src_key_padding_mask=padding_mask(lengths, frames.shape[1]))
+        return segment_pool(hidden, lengths, 1)[:, 0]
+
+
 AUDIO_ENCODER_CLASSES = {
     "memory": MemoryRetrievalEncoder,
     "avgpool": AveragePoolEncoder,
@@ -210,12 +234,14 @@ class ConditionEncoder(nn.Module):
         self.uses_text = TEXT in config.modalities
         self.audio: nn.Module | None = None
         self.meaning: nn.Module | None = None
+        self.meaning_frames: FrameReader | None = None
         audio_tokens = 0
         if AUDIO in config.modalities:
             self.audio = AUDIO_ENCODER_CLASSES[config.audio_encoder](config, audio_dim)
             audio_tokens = self.audio.tokens
             if config.align_weight > 0:
                 self.meaning = meaning_head(config, audio_dim, text_dim)
+                self.meaning_frames = FrameReader(config, audio_dim) if config.meaning_layers else None
                 audio_tokens += 1
             self.null_audio = nn.Parameter(torch.zeros(audio_tokens, config.dim))
             self.audio_type = nn.Parameter(torch.randn(config.dim) * 0.02)
@@ -233,11 +259,13 @@ class ConditionEncoder(nn.Module):
         """The condition tokens, and the predicted meaning (B, E) of the audio (None without a meaning token)."""
         parts, meaning = [], None
         if self.audio is not None:
-            tokens, meaning = listen(self.audio, self.meaning, self.audio_pool, batch)
+            tokens, meaning = listen(self.audio, self.meaning, self.meaning_frames, self.audio_pool, batch)
             if meaning is not None:
-                # Detached: the audio encoder learns from the alignment loss alone. Trained by the
-                # motion loss as well, it served that loss and the alignment did not fall in 1,000 steps.
-                tokens = torch.cat([tokens.detach(), self.text(meaning.detach())[:, None]], 1)
+                # Detached: the meaning (and an audio encoder it reads) learns from the alignment loss
+                # alone. Trained by the motion loss as well, the audio encoder served that loss and the
+                # alignment did not fall in 1,000 steps.
+                tokens = tokens if self.meaning_frames is not None else tokens.detach()
+                tokens = torch.cat([tokens, self.text(meaning.detach())[:, None]], 1)
             tokens = torch.where(batch.use_audio[:, None, None], tokens, self.null_audio.to(tokens.dtype))
             parts.append(tokens + self.audio_type)
         if self.uses_text:
@@ -259,33 +287,44 @@ class ConditionEncoder(nn.Module):
         return self.align_weight * alignment(meaning, batch)
 
     def load_listener(self, listener: "SpeechListener") -> None:
-        """Take the audio encoder and meaning head of a trained listener."""
+        """Take the meaning head of a trained listener, and its audio encoder if it has one."""
         if self.audio is None or self.meaning is None:
             raise ValueError("this condition encoder has no meaning token to take a listener's weights")
-        self.audio.load_state_dict(listener.audio.state_dict())
-        self.meaning.load_state_dict(listener.meaning.state_dict())
+        for name in LISTENER_PARTS:
+            part = getattr(listener, name)
+            if part is not None:
+                getattr(self, name).load_state_dict(part.state_dict())
 
     def freeze_listener(self) -> None:
-        """Stop training the audio encoder and meaning head (they came from the listener stage)."""
-        for module in (self.audio, self.meaning):
-            module.requires_grad_(False)
+        """Stop training what came from the listener stage: the meaning head, and the audio encoder
+        when the head reads it."""
+        for name in LISTENER_PARTS:
+            if name != "audio" or self.meaning_frames is None:
+                module = getattr(self, name)
+                if module is not None:
+                    module.requires_grad_(False)
+
+
+# The modules a listener holds, named as in a ConditionEncoder.
+LISTENER_PARTS = ("audio", "meaning", "meaning_frames")
 
 
 class SpeechListener(nn.Module):
-    """The listener stage's model: the audio encoder and meaning head of a ConditionEncoder (same
-    parameter names), trained on the alignment alone."""
+    """The listener stage's model: the meaning head of a ConditionEncoder and the audio encoder it
+    reads (none with a frame reader), with the same parameter names, trained on the alignment alone."""
 
     def __init__(self, config: ConditionConfig, audio_dim: int, text_dim: int = TEXT_EMBEDDING_DIM):
         super().__init__()
         self.audio_pool = config.audio_pool
-        self.audio = AUDIO_ENCODER_CLASSES[config.audio_encoder](config, audio_dim)
+        self.meaning_frames = FrameReader(config, audio_dim) if config.meaning_layers else None
+        self.audio = None if self.meaning_frames else AUDIO_ENCODER_CLASSES[config.audio_encoder](config, audio_dim)
         self.meaning = meaning_head(config, audio_dim, text_dim)
         self.contrast = config.listener_contrast
         self.temperature = config.listener_temperature
 
     def predict(self, batch: ConditionBatch) -> torch.Tensor:
         """(B, E) unit-length predicted meanings of the batch's speech."""
-        return listen(self.audio, self.meaning, self.audio_pool, batch)[1]
+        return listen(self.audio, self.meaning, self.meaning_frames, self.audio_pool, batch)[1]
 
     def forward(self, batch: ConditionBatch, mirrored: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The alignment plus `contrast` x a contrastive loss: each prediction must be nearer its own
@@ -311,21 +350,23 @@ def contrastive_loss(meaning: torch.Tensor, spoken: torch.Tensor, mirrored: torc
 
 
 def meaning_head(config: ConditionConfig, audio_dim: int, text_dim: int) -> nn.Linear:
-    """Predicts a sentence embedding from the audio tokens' mean and the speech frames' mean (`listen`)."""
+    """Predicts a sentence embedding from the audio tokens' mean (or the frame reader's output) and
+    the speech frames' mean (`listen`)."""
     return nn.Linear(config.dim + audio_dim, text_dim)
 
 
-def listen(encoder: nn.Module, meaning_head: nn.Module | None, pool: int,
-           batch: ConditionBatch) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Audio tokens (B, K, dim) of the batch's speech, and their unit-length predicted meaning (B, E)
-    when there is a meaning head."""
+def listen(encoder: nn.Module | None, meaning_head: nn.Module | None, frame_reader: FrameReader | None, pool: int,
+           batch: ConditionBatch) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """Audio tokens (B, K, dim) of the batch's speech (None without an encoder), and their
+    unit-length predicted meaning (B, E) when there is a meaning head."""
     frames, lengths = frame_pool(batch.audio, batch.audio_lengths, pool)
-    tokens = encoder(frames, lengths)
+    tokens = encoder(frames, lengths) if encoder is not None else None
     if meaning_head is None:
         return tokens, None
+    heard = tokens.mean(1) if frame_reader is None else frame_reader(frames, lengths)
     # The head also reads the mean of the speech frames themselves: the side an instruction names is
     # linearly plain there, but did not get through the memory bottleneck (docs/design.md).
-    summary = torch.cat([tokens.mean(1), segment_pool(frames, lengths, 1)[:, 0]], -1)
+    summary = torch.cat([heard, segment_pool(frames, lengths, 1)[:, 0]], -1)
     return tokens, nn.functional.normalize(meaning_head(summary), dim=-1)
 
 

@@ -14,13 +14,16 @@ its tokenizer settings and normalisation statistics are forced onto them.
 from __future__ import annotations
 
 import dataclasses
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence, TypeVar
 
 import numpy as np
 
-from saymotion.checkpoint import Checkpoint, check_same_tokenizer, exported_file, load_checkpoint, run_file, save_checkpoint
+from saymotion.checkpoint import (
+    Checkpoint, build_model, check_same_tokenizer, exported_file, load_checkpoint, run_file, save_checkpoint,
+)
 from saymotion.config import STAGES, TRAINING_STAGES, ExperimentConfig, config_to_dict, downsampling_factor, override_sampling
 from saymotion.errors import DataError
 from saymotion.fileio import atomic_open, save_npz, write_json
@@ -197,12 +200,19 @@ def _report_coverage(kind: str, conditions: ClipConditions, context: RunContext)
         raise DataError("no training clip has a spoken or written instruction; check data.speech_dir and the descriptions")
 
 
-def export_model(run_dir: Path, out_dir: Path, half: bool, sample_overrides: Sequence[str] = ()) -> dict[str, Path]:
+def export_model(run_dir: Path, out_dir: Path, half: bool, sample_overrides: Sequence[str] = (),
+                 listener_run: Path | None = None) -> dict[str, Path]:
     """Copy the finished models of a run into `out_dir` as <kind>.pt without training state
     (fp16 weights with `half`), checking they belong together; `sample.KEY=VALUE` overrides set
-    the sampling settings they ship with (chosen on the val split: benchmarks/sampling_sweep.py)."""
+    the sampling settings they ship with (chosen on the val split: benchmarks/sampling_sweep.py);
+    `listener_run` gives the generator the meaning head of that run's listener. The generator alone
+    decides which motion is made; the residual transformer and length predictor keep the listener
+    they were trained with (a frame reader in all three would take the shipped model over 40 MB)."""
     checkpoints = {kind: load_checkpoint(run_file(run_dir, kind), kind) for kind in STAGES}
     check_same_tokenizer(checkpoints)
+    if listener_run is not None:
+        listener = load_checkpoint(run_file(listener_run, "listener"), "listener")
+        checkpoints["generator"] = with_listener(checkpoints["generator"], listener)
     paths = {}
     for kind, checkpoint in checkpoints.items():
         sample = override_sampling(checkpoint.config.sample, sample_overrides)
@@ -210,8 +220,42 @@ def export_model(run_dir: Path, out_dir: Path, half: bool, sample_overrides: Seq
         paths[kind] = exported_file(out_dir, kind)
         save_checkpoint(paths[kind], checkpoint, half=half, resumable=False)
     write_json(out_dir / "config.json", exported_config(checkpoints))
-    _copy_logs(run_dir, out_dir / "logs")
+    _copy_logs(run_dir, out_dir / "logs", listener_run)
     return paths
+
+
+# Condition settings that belong to the listener alone: a replacement listener brings its own.
+LISTENER_OWN_SETTINGS = ("meaning_layers", "listener_contrast", "listener_temperature")
+
+
+def with_listener(checkpoint: Checkpoint, listener: Checkpoint) -> Checkpoint:
+    """`checkpoint`, a conditioned model trained with a listener, with `listener`'s meaning head in
+    place of its own. The new listener must read the frames itself (condition.meaning_layers > 0):
+    one that reads audio tokens fits only the audio encoder it was trained with."""
+    if listener.config.condition.meaning_layers == 0:
+        raise DataError("--listener-run: its listener reads the audio encoder it was trained with "
+                        "(condition.meaning_layers = 0), so it cannot replace another model's")
+    own = {name: getattr(listener.config.condition, name) for name in LISTENER_OWN_SETTINGS}
+    config = dataclasses.replace(
+        checkpoint.config, condition=dataclasses.replace(checkpoint.config.condition, **own),
+        train=dataclasses.replace(checkpoint.config.train, listener=listener.config.train.listener),
+    )  # fmt: skip
+    differences = dict_differences(config_to_dict(listener.config)["condition"], config_to_dict(config)["condition"],
+                                   LISTENER_CONDITION_IGNORES)
+    if not checkpoint.config.condition.listener:
+        differences.append("condition.listener")
+    if listener.config.data.speech_encoder != config.data.speech_encoder or listener.dims.audio_dim != checkpoint.dims.audio_dim:
+        differences.append("data.speech_encoder")
+    if differences:
+        raise DataError(f"--listener-run: its listener was trained with other settings than the {checkpoint.kind} "
+                        f"model ({', '.join(differences)})")
+    model = build_model(checkpoint.kind, config, checkpoint.dims)
+    # Only the new frame reader may be missing from the old weights; the listener fills it.
+    missing, unexpected = model.load_state_dict(checkpoint.model.state_dict(), strict=False)
+    if unexpected or any(not name.startswith("condition.meaning_frames.") for name in missing):
+        raise DataError(f"--listener-run: the {checkpoint.kind} model's weights do not fit its listener's settings")
+    model.condition.load_listener(listener.model)
+    return dataclasses.replace(checkpoint, config=config, model=model.eval(), id=uuid.uuid4().hex)
 
 
 def exported_config(checkpoints: dict[str, Checkpoint]) -> dict:
@@ -223,10 +267,11 @@ def exported_config(checkpoints: dict[str, Checkpoint]) -> dict:
     return config
 
 
-def _copy_logs(run_dir: Path, logs_dir: Path) -> None:
-    """The training and validation logs of every stage (the listener's too), so an exported model
-    shows how it was made."""
+def _copy_logs(run_dir: Path, logs_dir: Path, listener_run: Path | None = None) -> None:
+    """The training and validation logs of every stage (the listener's too, from `listener_run`
+    when given), so an exported model shows how it was made."""
     for kind in TRAINING_STAGES:
-        for log in sorted((run_dir / kind).glob("*.csv")):
+        source = listener_run if kind == "listener" and listener_run is not None else run_dir
+        for log in sorted((source / kind).glob("*.csv")):
             with atomic_open(logs_dir / f"{kind}-{log.name}", "w", encoding="utf-8") as handle:
                 handle.write(log.read_text(encoding="utf-8"))
