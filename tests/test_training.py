@@ -444,6 +444,18 @@ def test_a_frame_reading_listener_replaces_a_models_meaning_head_at_export(prepa
     assert not torch.allclose(heard, load_checkpoint(listener_run / "listener" / "model.pt").model.predict(batch))
     assert np.isfinite(generator.generate(audio_features=audio, seconds=2.0, seed=3).joints[0]).all()
 
+    # A generator trained with it from the start: the listener's meaning head stays frozen, the audio
+    # encoder learns from the motion loss (it is neither frozen nor detached).
+    shutil.copytree(listener_run / "tokenizer", frames_run / "tokenizer")
+    assert train_cli("generator", *data_args(prepared, speech), "--out", str(frames_run), *LISTENER,
+                     "--set", "condition.meaning_layers=1", "--set", "train.generator.lr=0.01") == 0
+    trained = load_checkpoint(frames_run / "generator" / "model.pt")
+    condition = trained.model.condition.state_dict()
+    assert all(torch.equal(condition[name], new[name]) for name in new)
+    torch.manual_seed(trained.config.seed)  # the stage's initial weights
+    initial = build_model("generator", trained.config, trained.dims).condition.state_dict()
+    assert not torch.equal(condition["audio.query.weight"], initial["audio.query.weight"])
+
 
 def _ranks_own_output(stderr: str) -> str:
     """What the ranks printed before torchrun's own report of their exit, which hides the cause."""
