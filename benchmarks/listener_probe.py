@@ -34,7 +34,7 @@ class Listener:
     """The generator's speech -> meaning path."""
 
     def __init__(self, pipeline: Pipeline):
-        self.condition = pipeline.generator.checkpoints["generator"].model.condition.float().eval()
+        self.condition = pipeline.generator.checkpoints["generator"].model.condition.eval()
         if self.condition.meaning is None:
             raise SaymotionError("this model has no listener (condition.align_weight = 0)")
 

@@ -290,23 +290,18 @@ class ConditionEncoder(nn.Module):
         """Take the meaning head of a trained listener, and its audio encoder if it has one."""
         if self.audio is None or self.meaning is None:
             raise ValueError("this condition encoder has no meaning token to take a listener's weights")
-        for name in LISTENER_PARTS:
-            part = getattr(listener, name)
-            if part is not None:
-                getattr(self, name).load_state_dict(part.state_dict())
+        for name in self.listener_parts():
+            getattr(self, name).load_state_dict(getattr(listener, name).state_dict())
 
     def freeze_listener(self) -> None:
-        """Stop training what came from the listener stage: the meaning head, and the audio encoder
-        when the head reads it."""
-        for name in LISTENER_PARTS:
-            if name != "audio" or self.meaning_frames is None:
-                module = getattr(self, name)
-                if module is not None:
-                    module.requires_grad_(False)
+        """Stop training what came from the listener stage."""
+        for name in self.listener_parts():
+            getattr(self, name).requires_grad_(False)
 
-
-# The modules a listener holds, named as in a ConditionEncoder.
-LISTENER_PARTS = ("audio", "meaning", "meaning_frames")
+    def listener_parts(self) -> tuple[str, ...]:
+        """The modules a listener holds (same names in `SpeechListener`): the meaning head, and the
+        audio encoder when the head reads it rather than a frame reader of its own."""
+        return ("meaning", "meaning_frames") if self.meaning_frames is not None else ("audio", "meaning")
 
 
 class SpeechListener(nn.Module):

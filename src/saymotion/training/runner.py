@@ -138,15 +138,21 @@ def _start_from_listener(stage: CodeStage, out_dir: Path, context: RunContext) -
         raise DataError(f"condition.listener: {path} does not exist yet; train the listener first "
                         "(saymotion train listener) or set condition.listener = false")
     listener = load_checkpoint(path, "listener", context.device)
-    differences = dict_differences(config_to_dict(listener.config)["condition"], config_to_dict(stage.config)["condition"],
-                                   LISTENER_CONDITION_IGNORES)
-    if listener.config.data.speech_encoder != stage.config.data.speech_encoder or listener.dims.audio_dim != stage.dims.audio_dim:
-        differences.append("data.speech_encoder")
+    differences = listener_differences(listener, stage.config, stage.dims.audio_dim)
     if differences:
         raise DataError(f"condition.listener: {path} was trained with other settings ({', '.join(differences)})")
     stage.model.condition.load_listener(listener.model)
     if context.is_main:
-        print(f"{stage.kind}: audio encoder and meaning head from {path} (frozen)", flush=True)
+        print(f"{stage.kind}: listener from {path} (frozen)", flush=True)
+
+
+def listener_differences(listener: Checkpoint, config: ExperimentConfig, audio_dim: int) -> list[str]:
+    """The settings in which a trained listener does not fit a model of `config` hearing `audio_dim` features."""
+    differences = dict_differences(config_to_dict(listener.config)["condition"], config_to_dict(config)["condition"],
+                                   LISTENER_CONDITION_IGNORES)
+    if listener.config.data.speech_encoder != config.data.speech_encoder or listener.dims.audio_dim != audio_dim:
+        differences.append("data.speech_encoder")
+    return differences
 
 
 def _start_condition_from_generator(stage: CodeStage, out_dir: Path, context: RunContext) -> None:
@@ -240,12 +246,9 @@ def with_listener(checkpoint: Checkpoint, listener: Checkpoint) -> Checkpoint:
         checkpoint.config, condition=dataclasses.replace(checkpoint.config.condition, **own),
         train=dataclasses.replace(checkpoint.config.train, listener=listener.config.train.listener),
     )  # fmt: skip
-    differences = dict_differences(config_to_dict(listener.config)["condition"], config_to_dict(config)["condition"],
-                                   LISTENER_CONDITION_IGNORES)
+    differences = listener_differences(listener, config, checkpoint.dims.audio_dim)
     if not checkpoint.config.condition.listener:
         differences.append("condition.listener")
-    if listener.config.data.speech_encoder != config.data.speech_encoder or listener.dims.audio_dim != checkpoint.dims.audio_dim:
-        differences.append("data.speech_encoder")
     if differences:
         raise DataError(f"--listener-run: its listener was trained with other settings than the {checkpoint.kind} "
                         f"model ({', '.join(differences)})")
