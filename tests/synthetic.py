@@ -106,7 +106,7 @@ def make_speech_corpus(root: Path, prepared: Path, per_description: int = 1, see
             start += count
             rows.append({"id": utterance, "path": f"audio/{utterance}.wav", "clips": [description["clip"]],
                          "text": description["text"], "kind": description["kind"], "split": description["split"],
-                         "engine": "test", "voice": "test", "augment": None, "duration": count / 50,
+                         "engine": "test", "voice": f"voice-{number % 3}", "augment": None, "duration": count / 50,
                          "sample_rate": 16000, "sha256": "0" * 64})
     fileio.write_jsonl(root / "manifest.jsonl", rows)
     folder = root / "features" / "whisper-base"

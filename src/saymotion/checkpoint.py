@@ -35,7 +35,9 @@ FINAL = "model.pt"
 # Settings added after checkpoints were first written, with the value that rebuilds the model an
 # older checkpoint holds (a missing key would otherwise take today's default).
 ADDED_SETTINGS = {("condition", "align_weight"): 0.0, ("condition", "init_from_generator"): False,
-                  ("condition", "listener"): False, ("condition", "meaning_layers"): 0}
+                  ("condition", "listener"): False, ("condition", "meaning_layers"): 0,
+                  ("condition", "listener_voice_shift"): 0.0, ("condition", "listener_time_mask"): 0.0,
+                  ("data", "unheard_voices"): []}
 
 
 def run_file(run_dir: Path, kind: str) -> Path:

@@ -29,7 +29,7 @@ from saymotion.errors import DataError
 from saymotion.fileio import atomic_open, save_npz, write_json
 from saymotion.training.data import ClipConditions, CodeSplit, MotionSet, TextEmbeddingCache, UtteranceSet
 from saymotion.training.distributed import RunContext, barrier
-from saymotion.training.loop import LISTENER_CONDITION_IGNORES, StageResult, dict_differences, run_stage
+from saymotion.training.loop import LISTENER_CONDITION_IGNORES, LISTENER_PERTURBATIONS, StageResult, dict_differences, run_stage
 from saymotion.training.sources import TrainingSources, load_conditions, load_utterances, open_sources
 from saymotion.training.stages import CodeStage, ListenerStage, Normalisation, TokenizerStage, extract_codes
 
@@ -85,16 +85,21 @@ def _train_tokenizer(sources: TrainingSources, options: RunOptions, context: Run
 def _train_listener(sources: TrainingSources, options: RunOptions, context: RunContext) -> StageResult:
     norm = Normalisation(sources.motion.mean, sources.motion.std, sources.motion.skeleton)
 
-    def load() -> tuple[UtteranceSet, UtteranceSet]:
+    def load() -> tuple[UtteranceSet, UtteranceSet, UtteranceSet]:
         cache = TextEmbeddingCache(options.out_dir / "text-embeddings.npz")
-        return tuple(load_utterances(options.config, sources, split, cache) for split in ("train", "val"))
+        return (load_utterances(options.config, sources, "train", cache),
+                load_utterances(options.config, sources, "val", cache),
+                load_utterances(options.config, sources, "val", cache, unheard=True))
 
-    train, val = _main_rank_first(context, load)
+    train, val, val_unheard = _main_rank_first(context, load)
     if not len(train):
         raise DataError("the speech corpus has no training utterance of the kinds in data.instruction_kinds")
+    if options.config.data.unheard_voices and not len(val_unheard):
+        raise DataError("data.unheard_voices matches no voice of the speech corpus's val split")
     if context.is_main:
-        print(f"listener: {len(train)} training utterances, {len(val)} validation utterances", flush=True)
-    stage = ListenerStage(options.config, train, val, norm, context.device)
+        print(f"listener: {len(train)} training utterances, {len(val)} validation utterances"
+              f"{f', {len(val_unheard)} by unheard voices' if len(val_unheard) else ''}", flush=True)
+    stage = ListenerStage(options.config, train, val, norm, context.device, val_unheard)
     return run_stage(stage, options.out_dir / "listener", context, stop_at=options.stop_at, progress=options.progress)
 
 
@@ -149,7 +154,7 @@ def _start_from_listener(stage: CodeStage, out_dir: Path, context: RunContext) -
 def listener_differences(listener: Checkpoint, config: ExperimentConfig, audio_dim: int) -> list[str]:
     """The settings in which a trained listener does not fit a model of `config` hearing `audio_dim` features."""
     differences = dict_differences(config_to_dict(listener.config)["condition"], config_to_dict(config)["condition"],
-                                   LISTENER_CONDITION_IGNORES)
+                                   LISTENER_CONDITION_IGNORES | LISTENER_PERTURBATIONS)
     if listener.config.data.speech_encoder != config.data.speech_encoder or listener.dims.audio_dim != audio_dim:
         differences.append("data.speech_encoder")
     return differences
@@ -231,7 +236,7 @@ def export_model(run_dir: Path, out_dir: Path, half: bool, sample_overrides: Seq
 
 
 # Condition settings that belong to the listener alone: a replacement listener brings its own.
-LISTENER_OWN_SETTINGS = ("meaning_layers", "listener_contrast", "listener_temperature")
+LISTENER_OWN_SETTINGS = ("meaning_layers", "listener_contrast", "listener_temperature", *sorted(LISTENER_PERTURBATIONS))
 
 
 def with_listener(checkpoint: Checkpoint, listener: Checkpoint) -> Checkpoint:
@@ -244,6 +249,7 @@ def with_listener(checkpoint: Checkpoint, listener: Checkpoint) -> Checkpoint:
     own = {name: getattr(listener.config.condition, name) for name in LISTENER_OWN_SETTINGS}
     config = dataclasses.replace(
         checkpoint.config, condition=dataclasses.replace(checkpoint.config.condition, **own),
+        data=dataclasses.replace(checkpoint.config.data, unheard_voices=listener.config.data.unheard_voices),
         train=dataclasses.replace(checkpoint.config.train, listener=listener.config.train.listener),
     )  # fmt: skip
     differences = listener_differences(listener, config, checkpoint.dims.audio_dim)

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,12 +88,19 @@ def load_conditions(
     return ClipConditions(audio, text, sources.speech.feature_dim if sources.speech is not None else 0)
 
 
-def load_utterances(config: ExperimentConfig, sources: TrainingSources, split: str, cache: TextEmbeddingCache) -> UtteranceSet:
-    """The split's utterances of the kinds in data.instruction_kinds, for the listener stage."""
+def is_unheard(config: ExperimentConfig, voice: str) -> bool:
+    """Whether the listener stage leaves `voice` out of its training (data.unheard_voices)."""
+    return any(fnmatch.fnmatchcase(voice, pattern) for pattern in config.data.unheard_voices)
+
+
+def load_utterances(config: ExperimentConfig, sources: TrainingSources, split: str, cache: TextEmbeddingCache,
+                    unheard: bool = False) -> UtteranceSet:
+    """The split's utterances of the kinds in data.instruction_kinds, for the listener stage: those
+    by the voices it hears or, with `unheard`, by those in data.unheard_voices."""
     if sources.speech is None:
         raise DataError("the listener stage needs the speech corpus and audio among condition.modalities")
     kinds = set(config.data.instruction_kinds)
-    utterances = [u for u in sources.speech.split(split) if u.kind in kinds]
+    utterances = [u for u in sources.speech.split(split) if u.kind in kinds and is_unheard(config, u.voice) == unheard]
     mirrored = [mirror_text(u.text) for u in utterances]
     embeddings = cache.embed([u.text for u in utterances] + mirrored)
     spoken = np.array([embeddings[u.text] for u in utterances], np.float32).reshape(-1, TEXT_EMBEDDING_DIM)

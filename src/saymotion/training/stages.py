@@ -192,7 +192,7 @@ class ListenerStage:
     kind = "listener"
 
     def __init__(self, config: ExperimentConfig, train: UtteranceSet, val: UtteranceSet, norm: Normalisation,
-                 device: torch.device):
+                 device: torch.device, val_unheard: UtteranceSet | None = None):
         self.config = config
         self.norm = norm
         self.device = device
@@ -200,6 +200,7 @@ class ListenerStage:
         self.model = seeded_model(self.kind, config, self.dims, device)
         self.train = train
         self.val = val
+        self.val_unheard = val_unheard
 
     def batch(self, rng: np.random.Generator, size: int) -> UtteranceBatch:
         return self.train.sample(rng, size).to(self.device)
@@ -210,31 +211,39 @@ class ListenerStage:
 
     @torch.no_grad()
     def evaluate(self, final: bool) -> dict[str, float]:
-        """On a fixed sample of validation utterances: mean (1 - cosine) to the words spoken, how often
-        the nearest of the sample's distinct texts is the one spoken, and, of those naming a side, how
+        """`listener_scores` on the val utterances by the voices the listener hears (`val_*`) and by
+        data.unheard_voices (`unheard_*`)."""
+        self.model.eval()
+        scores = {f"val_{name}": value for name, value in self.listener_scores(self.val).items()}
+        if self.val_unheard is not None:
+            scores |= {f"unheard_{name}": value for name, value in self.listener_scores(self.val_unheard).items()}
+        self.model.train()
+        return scores
+
+    def listener_scores(self, utterances: UtteranceSet) -> dict[str, float]:
+        """On a fixed sample of `utterances`: mean (1 - cosine) to the words spoken, how often the
+        nearest of the sample's distinct texts is the one spoken, and, of those naming a side, how
         often the words spoken are nearer than the same words with left and right exchanged."""
-        if not len(self.val):
+        if not len(utterances):
             return {}
         train = self.config.train.listener
-        count = min(len(self.val), train.eval_batches * train.batch_size)
-        rows = np.random.default_rng(EVAL_SEED).choice(len(self.val), count, replace=False)
-        self.model.eval()
-        predicted = torch.cat([self.model.predict(self.val.batch(rows[i : i + train.batch_size]).cond.to(self.device)).float().cpu()
+        count = min(len(utterances), train.eval_batches * train.batch_size)
+        rows = np.random.default_rng(EVAL_SEED).choice(len(utterances), count, replace=False)
+        predicted = torch.cat([self.model.predict(utterances.batch(rows[i : i + train.batch_size]).cond.to(self.device)).float().cpu()
                                for i in range(0, count, train.batch_size)])
-        self.model.train()
-        row_of = {self.val.texts[row]: row for row in rows}
+        row_of = {utterances.texts[row]: row for row in rows}
         texts = sorted(row_of)
-        candidates = F.normalize(torch.from_numpy(self.val.spoken[[row_of[t] for t in texts]]), dim=-1)
-        target = torch.from_numpy(self.val.spoken[rows])
+        candidates = F.normalize(torch.from_numpy(utterances.spoken[[row_of[t] for t in texts]]), dim=-1)
+        target = torch.from_numpy(utterances.spoken[rows])
         nearest = (predicted @ candidates.t()).argmax(1).tolist()
-        mirrored = torch.from_numpy(self.val.mirrored[rows])
+        mirrored = torch.from_numpy(utterances.mirrored[rows])
         sided = mirrored.abs().sum(-1) > 0
         similarity = F.cosine_similarity(predicted, target, dim=-1)
         right_side = similarity > F.cosine_similarity(predicted, mirrored, dim=-1)
         return {
-            "val_alignment": float((1 - similarity).mean()),
-            "val_nearest_text": float(np.mean([texts[n] == self.val.texts[row] for n, row in zip(nearest, rows)])),
-            "val_side": float(right_side[sided].float().mean()) if bool(sided.any()) else float("nan"),
+            "alignment": float((1 - similarity).mean()),
+            "nearest_text": float(np.mean([texts[n] == utterances.texts[row] for n, row in zip(nearest, rows)])),
+            "side": float(right_side[sided].float().mean()) if bool(sided.any()) else float("nan"),
         }
 
     def checkpoint(self, step: int, metrics: dict[str, float]) -> Checkpoint:
