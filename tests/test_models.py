@@ -224,44 +224,6 @@ def test_a_frame_reading_listener_leaves_the_audio_encoder_to_the_motion_loss():
     assert model.audio.query.weight.grad is not None and model.audio.query.weight.grad.abs().sum() > 0
 
 
-def test_speech_perturbation_shifts_each_voice_and_masks_spans_of_frames():
-    from saymotion.models.conditioning import MASK_SPAN, perturb_speech
-
-    torch.manual_seed(0)
-    lengths = torch.tensor([200, 120, 60])
-    audio = torch.randn(3, 200, AUDIO_DIM) * (torch.arange(200) < lengths[:, None])[..., None]
-    perturbed = perturb_speech(audio, lengths, voice_shift=0.5, time_mask=0.2)
-    assert torch.equal(perturb_speech(audio, lengths, 0.0, 0.0), audio)
-    shifts = []
-    for row, length in enumerate(lengths.tolist()):
-        change = (perturbed - audio)[row, :length]
-        shift = change.mode(0).values  # the unmasked frames all moved by one offset per channel
-        kept = (change - shift).abs().amax(1) < 1e-5
-        masked = ~kept
-        assert 0.2 * length <= int(masked.sum()) < 0.2 * length + MASK_SPAN[1]
-        torch.testing.assert_close(perturbed[row, :length][masked], (segment_pool(audio, lengths, 1)[row] + shift).expand(int(masked.sum()), -1))
-        assert torch.equal(perturbed[row, length:], torch.zeros_like(perturbed[row, length:]))  # padding stays zero
-        shifts.append(shift)
-    assert 0.3 < torch.stack(shifts).std().item() < 0.7  # about voice_shift x the features' std of 1
-    assert not torch.allclose(shifts[0], shifts[1])
-
-
-def test_a_listener_perturbs_its_speech_in_training_only():
-    torch.manual_seed(0)
-    config = replace(MEANING, meaning_layers=1, listener_voice_shift=1.0, listener_time_mask=0.3, dropout=0.0)
-    listener = SpeechListener(config, AUDIO_DIM, TEXT_DIM)
-    rng = np.random.default_rng(0)
-    batch = ConditionBatch.from_arrays([rng.standard_normal((n, AUDIO_DIM)).astype(np.float32) for n in (30, 24, 40)],
-                                       [None] * 3, AUDIO_DIM, TEXT_DIM,
-                                       spoken_text=list(rng.standard_normal((3, TEXT_DIM)).astype(np.float32)))
-    mirrored = torch.zeros(3, TEXT_DIM)
-    clean = SpeechListener(replace(config, listener_voice_shift=0.0, listener_time_mask=0.0), AUDIO_DIM, TEXT_DIM)
-    clean.load_state_dict(listener.state_dict())
-    assert listener(batch, mirrored)[0].item() != pytest.approx(clean(batch, mirrored)[0].item())
-    listener.eval(), clean.eval()
-    assert listener(batch, mirrored)[0].item() == pytest.approx(clean(batch, mirrored)[0].item())
-
-
 def test_contrastive_loss_prefers_the_words_spoken_over_the_mirrored_words_and_ignores_repeats():
     from saymotion.models.conditioning import contrastive_loss
 

@@ -36,7 +36,6 @@ FINAL = "model.pt"
 # older checkpoint holds (a missing key would otherwise take today's default).
 ADDED_SETTINGS = {("condition", "align_weight"): 0.0, ("condition", "init_from_generator"): False,
                   ("condition", "listener"): False, ("condition", "meaning_layers"): 0,
-                  ("condition", "listener_voice_shift"): 0.0, ("condition", "listener_time_mask"): 0.0,
                   ("data", "unheard_voices"): []}
 
 

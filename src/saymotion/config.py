@@ -112,13 +112,6 @@ class ConditionConfig:
     # the frames through a transformer of N layers of its own, and the listener leaves the audio
     # encoder to the motion loss (saymotion.models.conditioning, "Frame reader").
     meaning_layers: int = 0
-    # Listener-stage perturbations of the speech features, against hearing the training voices only
-    # (the listener fell from cosine 0.86 on val to 0.76 on the test split's voices): each
-    # utterance's frames shifted by one random offset per channel (this x the batch's per-channel
-    # std; a voice's colouring is mostly such a constant shift), and this fraction of its frames
-    # masked in short spans (SpecAugment-style), replaced by the utterance's mean frame.
-    listener_voice_shift: float = 0.0
-    listener_time_mask: float = 0.0
 
 
 @dataclass

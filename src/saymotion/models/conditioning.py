@@ -32,7 +32,6 @@ better listener can replace the one a model was trained with (`saymotion train e
 
 from __future__ import annotations
 
-
 import math
 from dataclasses import dataclass, replace
 from typing import Sequence
@@ -317,8 +316,6 @@ class SpeechListener(nn.Module):
         self.meaning = meaning_head(config, audio_dim, text_dim)
         self.contrast = config.listener_contrast
         self.temperature = config.listener_temperature
-        self.voice_shift = config.listener_voice_shift
-        self.time_mask = config.listener_time_mask
 
     def predict(self, batch: ConditionBatch) -> torch.Tensor:
         """(B, E) unit-length predicted meanings of the batch's speech."""
@@ -329,42 +326,10 @@ class SpeechListener(nn.Module):
         words than the other words of the batch and than its words with left and right exchanged
         (`mirrored`, zero rows where the words name no side). Cosine alone barely separates "wave your
         left hand" from "wave your right hand"; the side is what the generator must hear."""
-        if self.training and (self.voice_shift or self.time_mask):
-            batch = replace(batch, audio=perturb_speech(batch.audio, batch.audio_lengths, self.voice_shift,
-                                                                    self.time_mask))
         meaning = self.predict(batch)
         aligned = alignment(meaning, batch)
         contrastive = contrastive_loss(meaning, batch.spoken_text, mirrored, self.temperature)
         return aligned + self.contrast * contrastive, {"alignment": aligned.detach(), "contrastive": contrastive.detach()}
-
-
-MASK_SPAN = (5, 20)  # frames of one masked span at Whisper's 50 Hz: 0.1-0.4 s, about a syllable to a word
-
-
-def perturb_speech(audio: torch.Tensor, lengths: torch.Tensor, voice_shift: float, time_mask: float) -> torch.Tensor:
-    """A copy of the padded speech features (B, F, A) with each utterance shifted by one random
-    offset per channel (`voice_shift` x the batch's per-channel std) and about `time_mask` of its
-    frames, in spans of MASK_SPAN frames, replaced by its mean frame (ConditionConfig)."""
-    batch, frames, channels = audio.shape
-    valid = torch.arange(frames, device=audio.device)[None] < lengths[:, None]
-    std = audio[valid].std(0) if int(valid.sum()) > 1 else audio.new_zeros(channels)
-    shift = voice_shift * std * torch.randn(batch, 1, channels, device=audio.device)
-    masked = span_mask(lengths, frames, time_mask)
-    perturbed = torch.where(masked[..., None], segment_pool(audio, lengths, 1), audio) + shift
-    return perturbed * valid[..., None]
-
-
-def span_mask(lengths: torch.Tensor, frames: int, fraction: float) -> torch.Tensor:
-    """(B, frames) True on random spans of MASK_SPAN frames covering at least `fraction` of each row's
-    valid frames (when fraction > 0)."""
-    masked = torch.zeros(len(lengths), frames, dtype=torch.bool, device=lengths.device)
-    position = torch.arange(frames, device=lengths.device)
-    for row, length in enumerate(lengths.tolist()):
-        while int(masked[row].sum()) < fraction * length:
-            span = int(torch.randint(MASK_SPAN[0], MASK_SPAN[1] + 1, ()))
-            start = int(torch.randint(0, max(length - span, 0) + 1, ()))
-            masked[row] |= (position >= start) & (position < start + span) & (position < length)
-    return masked
 
 
 def contrastive_loss(meaning: torch.Tensor, spoken: torch.Tensor, mirrored: torch.Tensor, temperature: float) -> torch.Tensor:

@@ -29,7 +29,7 @@ from saymotion.errors import DataError
 from saymotion.fileio import atomic_open, save_npz, write_json
 from saymotion.training.data import ClipConditions, CodeSplit, MotionSet, TextEmbeddingCache, UtteranceSet
 from saymotion.training.distributed import RunContext, barrier
-from saymotion.training.loop import LISTENER_CONDITION_IGNORES, LISTENER_PERTURBATIONS, StageResult, dict_differences, run_stage
+from saymotion.training.loop import LISTENER_CONDITION_IGNORES, StageResult, dict_differences, run_stage
 from saymotion.training.sources import TrainingSources, load_conditions, load_utterances, open_sources
 from saymotion.training.stages import CodeStage, ListenerStage, Normalisation, TokenizerStage, extract_codes
 
@@ -154,7 +154,7 @@ def _start_from_listener(stage: CodeStage, out_dir: Path, context: RunContext) -
 def listener_differences(listener: Checkpoint, config: ExperimentConfig, audio_dim: int) -> list[str]:
     """The settings in which a trained listener does not fit a model of `config` hearing `audio_dim` features."""
     differences = dict_differences(config_to_dict(listener.config)["condition"], config_to_dict(config)["condition"],
-                                   LISTENER_CONDITION_IGNORES | LISTENER_PERTURBATIONS)
+                                   LISTENER_CONDITION_IGNORES)
     if listener.config.data.speech_encoder != config.data.speech_encoder or listener.dims.audio_dim != audio_dim:
         differences.append("data.speech_encoder")
     return differences
@@ -236,7 +236,7 @@ def export_model(run_dir: Path, out_dir: Path, half: bool, sample_overrides: Seq
 
 
 # Condition settings that belong to the listener alone: a replacement listener brings its own.
-LISTENER_OWN_SETTINGS = ("meaning_layers", "listener_contrast", "listener_temperature", *sorted(LISTENER_PERTURBATIONS))
+LISTENER_OWN_SETTINGS = ("meaning_layers", "listener_contrast", "listener_temperature")
 
 
 def with_listener(checkpoint: Checkpoint, listener: Checkpoint) -> Checkpoint:
