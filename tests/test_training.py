@@ -4,12 +4,12 @@ dataset (tests/synthetic.py)."""
 from __future__ import annotations
 
 import dataclasses
-from collections import Counter
 import os
 import re
 import shutil
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import numpy as np

@@ -97,8 +97,8 @@ def _train_listener(sources: TrainingSources, options: RunOptions, context: RunC
     if options.config.data.unheard_voices and not len(val_unheard):
         raise DataError("data.unheard_voices matches no voice of the speech corpus's val split")
     if context.is_main:
-        print(f"listener: {len(train)} training utterances, {len(val)} validation utterances"
-              f"{f', {len(val_unheard)} by unheard voices' if len(val_unheard) else ''}", flush=True)
+        unheard = f", {len(val_unheard)} by unheard voices" if len(val_unheard) else ""
+        print(f"listener: {len(train)} training utterances, {len(val)} validation utterances{unheard}", flush=True)
     stage = ListenerStage(options.config, train, val, norm, context.device, val_unheard)
     return run_stage(stage, options.out_dir / "listener", context, stop_at=options.stop_at, progress=options.progress)
 

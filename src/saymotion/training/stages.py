@@ -192,7 +192,7 @@ class ListenerStage:
     kind = "listener"
 
     def __init__(self, config: ExperimentConfig, train: UtteranceSet, val: UtteranceSet, norm: Normalisation,
-                 device: torch.device, val_unheard: UtteranceSet | None = None):
+                 device: torch.device, val_unheard: UtteranceSet):
         self.config = config
         self.norm = norm
         self.device = device
@@ -200,7 +200,7 @@ class ListenerStage:
         self.model = seeded_model(self.kind, config, self.dims, device)
         self.train = train
         self.val = val
-        self.val_unheard = val_unheard
+        self.val_unheard = val_unheard  # empty without data.unheard_voices
 
     def batch(self, rng: np.random.Generator, size: int) -> UtteranceBatch:
         return self.train.sample(rng, size).to(self.device)
@@ -215,8 +215,7 @@ class ListenerStage:
         data.unheard_voices (`unheard_*`)."""
         self.model.eval()
         scores = {f"val_{name}": value for name, value in self.listener_scores(self.val).items()}
-        if self.val_unheard is not None:
-            scores |= {f"unheard_{name}": value for name, value in self.listener_scores(self.val_unheard).items()}
+        scores |= {f"unheard_{name}": value for name, value in self.listener_scores(self.val_unheard).items()}
         self.model.train()
         return scores
 
