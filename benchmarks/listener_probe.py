@@ -1,6 +1,7 @@
 """How well does a model's listener hear? For every utterance of the chosen splits, the cosine
 between the meaning the generator predicts from the speech and the MiniLM embedding of the words
-spoken, by split and by voice engine (val: training voices; test: held-out voices); and, for a
+spoken, by split, by voice engine (val: training voices; test: held-out voices) and by utterance
+length (short ones are what a multi-step recording is cut into); and, for a
 recording of several instructions (default examples/three_steps.wav), the candidate sentences
 each of its steps is heard nearest to. Writes benchmarks/results/listener_probe.json (--out names
 another file).
@@ -28,6 +29,8 @@ from saymotion.training.sources import SpeechCorpus
 CANDIDATES = ("Walk forward a few steps.", "Now wave your left hand.", "Then bow.", "Take a bow.", "Walk backward.",
               "Wave your right hand.", "Wave goodbye.", "Say bye.", "Run forward.", "Raise your left hand.")
 BATCH = 64
+# Utterance lengths the cosine is also broken down by: (label, shortest, longest) in seconds.
+DURATIONS = (("under 2 s", 0.0, 2.0), ("2-3 s", 2.0, 3.0), ("3 s or more", 3.0, float("inf")))
 
 
 class Listener:
@@ -56,12 +59,16 @@ def split_alignment(listener: Listener, corpus: SpeechCorpus, split: str, words:
         raise SaymotionError(f"the speech corpus has no {split} utterances")
     heard = listener.hear([corpus.features(u.id) for u in utterances])
     cosine = np.sum(heard * words.encode([u.text for u in utterances]), axis=1)
-    by_engine = defaultdict(list)
+    by_engine, by_duration = defaultdict(list), defaultdict(list)
     for utterance, value in zip(utterances, cosine):
         by_engine[utterance.engine].append(value)
+        by_duration[next(label for label, low, high in DURATIONS if low <= utterance.duration < high)].append(value)
     return {"utterances": len(utterances), "cosine": round(float(cosine.mean()), 4),
-            "by_engine": {engine: {"utterances": len(values), "cosine": round(float(np.mean(values)), 4)}
-                          for engine, values in sorted(by_engine.items())}}
+            "by_engine": _means(by_engine), "by_duration": _means(by_duration)}
+
+
+def _means(groups: dict[str, list[float]]) -> dict[str, dict]:
+    return {name: {"utterances": len(values), "cosine": round(float(np.mean(values)), 4)} for name, values in sorted(groups.items())}
 
 
 def recording_steps(listener: Listener, pipeline: Pipeline, recording: Path, words: SentenceEncoder) -> list[dict]:
@@ -92,8 +99,9 @@ def main() -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     for split, result in splits.items():
-        engines = ", ".join(f"{engine} {value['cosine']:.3f}" for engine, value in result["by_engine"].items())
-        print(f"{split}: cosine to the words spoken {result['cosine']:.3f} over {result['utterances']} utterances ({engines})")
+        groups = ", ".join(f"{name} {value['cosine']:.3f} ({value['utterances']})"
+                           for name, value in {**result["by_engine"], **result["by_duration"]}.items())
+        print(f"{split}: cosine to the words spoken {result['cosine']:.3f} over {result['utterances']} utterances ({groups})")
     for number, step in enumerate(steps, 1):
         print(f"{args.recording.name} step {number}: " + ", ".join(f"{n['text']!r} {n['cosine']:.3f}" for n in step["nearest"]))
     fileio.write_json(args.out, {

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import re
+import statistics
 from collections import Counter
 
 import numpy as np
@@ -24,6 +25,7 @@ from saymotion.descriptions import (
 from saymotion.descriptions.grammar import (
     ORAL_FRAMES,
     ORIGINAL_FRAMES,
+    STEP_FRAMES,
     SUBJECTS,
     conjugate,
     number_words,
@@ -174,7 +176,9 @@ def test_step_counts_said_in_words_cover_the_counts_that_get_those_words() -> No
 
 def test_descriptions_record_the_details_their_words_state() -> None:
     details = measure_details(synthetic_clip(speed=1.0, turn_deg=0.0, seconds=3.2), FPS, SKELETON)
-    texts = describe_clip("walk", "normal", details, held_out=False, rng=random.Random(0), detail_share=1.0, orals=20)
+    texts = describe_clip(
+        "walk", "normal", details, held_out=False, rng=random.Random(0), detail_share=1.0, orals=20, steps=0
+    )
     assert all(text.claims.kinds() for text in texts)
     for text in texts:
         stated = text.claims.stated()
@@ -312,7 +316,7 @@ def test_about_half_of_the_texts_quote_details() -> None:
     for index, action in enumerate(("walk", "walk-turn-left", "bow", "wave-left-hand")):
         for seed in range(30):
             rng = random.Random(seed * 10 + index)
-            texts += describe_clip(action, "normal", details_for(action), held_out=False, rng=rng)
+            texts += describe_clip(action, "normal", details_for(action), held_out=False, rng=rng, steps=0)
     share = np.mean([bool(text.claims.kinds()) for text in texts])
     assert 0.4 <= share <= 0.6
     assert Counter(text.kind for text in texts) == {"original": 360, "oral": 600}
@@ -335,7 +339,8 @@ def test_dataset_rows_are_deterministic_per_seed() -> None:
     clips, splits = _dataset()
     rows = describe_dataset(clips, splits, seed=3)
     assert rows == describe_dataset(clips, splits, seed=3)
-    assert len(rows) == 8 * len(clips)
+    seen = sum(splits[clip["id"]] in ("train", "val") for clip in clips)
+    assert len(rows) == 8 * len(clips) + seen  # step commands for the seen splits only
     assert set(rows[0]) == {"id", "clip", "kind", "text", "template", "split", "claims"}
     assert len({row["id"] for row in rows}) == len(rows)
     other = describe_dataset(clips, splits, seed=4)
@@ -344,6 +349,20 @@ def test_dataset_rows_are_deterministic_per_seed() -> None:
     # A clip's texts do not depend on which other clips are described.
     alone = describe_dataset(clips[:1], splits, seed=3)
     assert alone == [row for row in rows if row["clip"] == clips[0]["id"]]
+
+
+def test_step_commands_are_short_detail_free_and_leave_the_other_texts_unchanged() -> None:
+    clips, splits = _dataset(clips_per_pair=3)
+    rows = describe_dataset(clips, splits, seed=1)
+    without = describe_dataset(clips, splits, seed=1, steps_per_clip=0)
+    steps = [row for row in rows if row["template"].startswith("step/")]
+    assert [row for row in rows if row not in steps] == without
+    assert {row["split"] for row in steps} == {"train", "val"}
+    assert all(row["kind"] == "oral" and row["claims"] == {} and row["id"].endswith(":oral:5") for row in steps)
+    assert {row["template"] for row in steps} <= {frame.id for frame in STEP_FRAMES}
+    assert statistics.median(len(row["text"]) for row in steps) < statistics.median(
+        len(row["text"]) for row in without if row["kind"] == "oral"
+    )
 
 
 def test_held_out_templates_and_words_appear_only_in_test_splits() -> None:
@@ -399,7 +418,8 @@ def test_a_custom_rewriter_replaces_the_oral_texts() -> None:
 
     clips, splits = _dataset(clips_per_pair=1)
     rows = describe_dataset(clips, splits, rewriter=Shouting())
-    oral = [row for row in rows if row["kind"] == "oral"]
+    # Step commands are not rewrites of a caption: the rewriter leaves them to the grammar.
+    oral = [row for row in rows if row["kind"] == "oral" and not row["template"].startswith("step/")]
     assert oral and all(row["text"].isupper() and row["template"].startswith("shout/") for row in oral)
 
 

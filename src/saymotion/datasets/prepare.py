@@ -49,7 +49,8 @@ MIN_FRAMES = int(MIN_SECONDS * TARGET_FPS)
 # BVH texts queued per worker: enough to keep workers busy while the archive is decompressed,
 # few enough that the queue stays a few megabytes.
 QUEUE_PER_WORKER = 2
-FORMAT_VERSION = 1
+# Bump when the outputs change, so a finished older run is finished again (2: step commands).
+FORMAT_VERSION = 2
 
 
 @dataclass(frozen=True)

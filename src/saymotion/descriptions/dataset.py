@@ -11,7 +11,7 @@ from typing import Any
 from saymotion.datasets.splits import SPLIT_NAMES
 from saymotion.descriptions.claims import MOVE_MIN_M, Claims, claims_for_action, clear_claims, label_conflict
 from saymotion.descriptions.details import MotionDetails
-from saymotion.descriptions.grammar import CAPTION, ORIGINAL_FRAMES, render
+from saymotion.descriptions.grammar import CAPTION, INSTRUCTION, ORIGINAL_FRAMES, STEP_FRAMES, render
 from saymotion.descriptions.rewriting import Content, Rewriter, TemplateRewriter
 from saymotion.descriptions.vocabulary import ACTIONS, STYLES, Motion
 from saymotion.errors import DataError
@@ -63,6 +63,7 @@ def describe_dataset(
     *,
     originals_per_clip: int = 3,
     orals_per_clip: int = 5,
+    steps_per_clip: int = 1,
     detail_share: float = 0.5,
     rewriter: Rewriter | None = None,
 ) -> list[dict[str, Any]]:
@@ -75,7 +76,7 @@ def describe_dataset(
     """
     if not 0.0 <= detail_share <= 1.0:
         raise DataError(f"detail_share must be between 0 and 1, got {detail_share}")
-    if originals_per_clip < 0 or orals_per_clip < 0:
+    if min(originals_per_clip, orals_per_clip, steps_per_clip) < 0:
         raise DataError("texts per clip cannot be negative")
     to_describe = [ClipToDescribe.from_row(row, splits) for row in clips]
     conflicts = [f"{clip.id}: {reason}" for clip in to_describe if (reason := label_conflict(clip.action, clip.details))]
@@ -94,6 +95,7 @@ def describe_dataset(
             typical_speed_mps=speeds.get(clip.action),
             originals=originals_per_clip,
             orals=orals_per_clip,
+            steps=steps_per_clip,
             detail_share=detail_share,
             rewriter=rewriter,
         )
@@ -124,10 +126,13 @@ def describe_clip(
     typical_speed_mps: float | None = None,
     originals: int = 3,
     orals: int = 5,
+    steps: int = 1,
     detail_share: float = 0.5,
     rewriter: Rewriter | None = None,
 ) -> list[ClipText]:
-    """`originals` captions then `orals` instructions for one clip, distinct where possible."""
+    """`originals` captions, `orals` instructions, then (unless held out) `steps` short oral
+    commands without details, distinct where possible. The step commands come last, so they leave
+    the other texts as they were; the test splits get none, so their benchmark stays fixed."""
     rewriter = rewriter or TemplateRewriter()
     available = claims_for_action(clear_claims(details, typical_speed_mps), action)
     seen: set[str] = set()
@@ -145,6 +150,13 @@ def describe_clip(
                     break
             seen.add(caption)
             texts.append(ClipText(kind, caption, frame, claims))
+    for _ in range(0 if held_out else steps):
+        for _ in range(_ATTEMPTS):
+            command, frame = render(STEP_FRAMES, INSTRUCTION, action, style, Claims(), held_out, rng)
+            if command not in seen:
+                break
+        seen.add(command)
+        texts.append(ClipText("oral", command, frame, Claims()))
     return texts
 
 

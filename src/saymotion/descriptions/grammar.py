@@ -118,6 +118,21 @@ ORAL_FRAMES: tuple[Frame, ...] = (
     Frame("oral/well-go-on", "Well, go on, {pred}.", held_out=True),
 )
 
+# One step of a longer spoken instruction, as a multi-step recording splits into ("... then bow"):
+# short, with no measured details. Used for the seen splits only (see describe_clip).
+STEP_FRAMES: tuple[Frame, ...] = (
+    Frame("step/imperative", "{Pred}."),
+    Frame("step/first", "First, {pred}."),
+    Frame("step/now", "Now {pred}."),
+    Frame("step/and-now", "And now {pred}."),
+    Frame("step/then", "Then {pred}."),
+    Frame("step/and-then", "And then {pred}."),
+    Frame("step/after-that", "After that, {pred}."),
+    Frame("step/next", "Next, {pred}."),
+    Frame("step/finally", "Finally, {pred}."),
+    Frame("step/please", "Please {pred}."),
+)
+
 SUBJECTS = Synonyms(
     seen=("a person", "someone", "the person", "a figure", "a character", "an individual", "a human"),
     held_out=("a performer", "the actor"),
