@@ -25,7 +25,7 @@ from saymotion.datasets.prepared import PreparedDataset
 from saymotion.errors import SaymotionError
 from saymotion.evaluation.evaluator import Evaluator
 from saymotion.evaluation.protocol import accuracy_by_label
-from saymotion.generate import model_files
+from saymotion.checkpoint import model_files
 from saymotion.training.data import MotionSet
 from saymotion.training.stages import Normalisation, joint_errors, reconstructions
 

@@ -13,7 +13,7 @@ from saymotion import Pipeline
 from saymotion.checkpoint import load_checkpoint
 from saymotion.config import STAGES, TRAINING_STAGES, config_to_dict
 from saymotion.evaluation.metrics import wrist_travel
-from saymotion.generate import model_files
+from saymotion.checkpoint import model_files
 from saymotion.settings import REPO_DIR, default_model_dir
 
 MODEL = default_model_dir()

@@ -466,6 +466,47 @@ def test_a_frame_reading_listener_replaces_a_models_meaning_head_at_export(prepa
     assert not torch.equal(condition["audio.query.weight"], initial["audio.query.weight"])
 
 
+def test_a_model_fine_tuned_to_hear_through_a_frame_reader_keeps_its_weights_and_exports_with_its_siblings(
+        prepared: Path, speech: Path, listener_run: Path, tmp_path: Path, capsys):
+    from saymotion.generate import MotionGenerator
+
+    model = tmp_path / "model"
+    assert cli_main(["train", "export", "--run", str(listener_run), "--out", str(model)]) == 0
+    base = {kind: load_checkpoint(model / f"{kind}.pt") for kind in ("generator", "residual", "length")}
+    tune = tmp_path / "tune"
+    common = [*data_args(prepared, speech), "--out", str(tune), *LISTENER, "--set", "condition.meaning_layers=1"]
+    assert train_cli("listener", *common, *LISTENER_STEPS) == 0
+    fine_tune = [*common, "--tokenizer", str(model / "tokenizer.pt"), "--init-from", str(model)]
+    assert train_cli("listener", *fine_tune) == 2
+    assert "--init-from applies to the generator, residual and length stages" in capsys.readouterr().err
+    assert train_cli("generator", *fine_tune, "--set", "generator.ff_dim=48") == 2
+    assert "do not fit this model's settings" in capsys.readouterr().err
+
+    # At a negligible learning rate the result is the model it started from, hearing through the
+    # run's listener; interrupted and resumed without --init-from, it still records that start.
+    tiny_lr = ["--set", "train.generator.lr=1e-12"]
+    assert train_cli("generator", *fine_tune, *tiny_lr, "--stop-at", "2") == 0
+    assert "generator: starts from the weights of" in capsys.readouterr().out
+    assert train_cli("generator", *common, "--tokenizer", str(model / "tokenizer.pt"), *tiny_lr) == 0
+    tuned = load_checkpoint(tune / "generator" / "model.pt")
+    assert tuned.started_from == base["generator"].id and tuned.step == 4
+    weights, listener = tuned.model.state_dict(), load_checkpoint(tune / "listener" / "model.pt").model.state_dict()
+    for name, value in base["generator"].model.state_dict().items():
+        expected = listener[name.removeprefix("condition.")] if name.startswith("condition.meaning") else value
+        torch.testing.assert_close(weights[name], expected, rtol=0, atol=1e-6)
+    assert all(torch.equal(weights[f"condition.{name}"], value) for name, value in listener.items())
+    assert load_checkpoint(listener_run / "generator" / "model.pt").started_from == ""
+
+    # Exported with the siblings of the model it started from, and each stage's logs.
+    out = tmp_path / "tuned"
+    assert cli_main(["train", "export", "--run", str(model), "--generator-run", str(tune), "--out", str(out)]) == 0
+    assert load_checkpoint(out / "generator.pt").id == tuned.id
+    assert all(load_checkpoint(out / f"{kind}.pt").id == base[kind].id for kind in ("residual", "length"))
+    for kind, source in (("generator", tune / "generator"), ("listener", tune / "listener"), ("residual", listener_run / "residual")):
+        assert (out / "logs" / f"{kind}-train.csv").read_text() == (source / "train.csv").read_text(), kind
+    assert np.isfinite(MotionGenerator.load(out).generate(text="wave", seconds=2.0, seed=1).joints[0]).all()
+
+
 def _ranks_own_output(stderr: str) -> str:
     """What the ranks printed before torchrun's own report of their exit, which hides the cause."""
     own = stderr.split("elastic/multiprocessing/api.py")[0].rpartition("\n")[0]

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from saymotion.config import TRAINING_STAGES, ExperimentConfig, config_from_dict, config_to_dict, max_tokens
+from saymotion.config import STAGES, TRAINING_STAGES, ExperimentConfig, config_from_dict, config_to_dict, max_tokens
 from saymotion.errors import CheckpointError, SaymotionError
 from saymotion.fileio import atomic_path
 from saymotion.models.conditioning import TEXT_EMBEDDING_DIM
@@ -47,6 +47,22 @@ def exported_file(model_dir: Path, kind: str) -> Path:
     return model_dir / f"{kind}.pt"
 
 
+def model_file(model_dir: Path, kind: str) -> Path:
+    """The `kind` checkpoint of an exported model folder (<kind>.pt) or else of a run folder (<kind>/model.pt)."""
+    exported = exported_file(model_dir, kind)
+    return exported if exported.is_file() else run_file(model_dir, kind)
+
+
+def model_files(model_dir: Path) -> dict[str, Path]:
+    """The checkpoint of each kind in an exported model folder (<kind>.pt) or a run folder (<kind>/model.pt)."""
+    for layout in (exported_file, run_file):
+        files = {kind: layout(model_dir, kind) for kind in STAGES}
+        if all(path.is_file() for path in files.values()):
+            return files
+    missing = [str(exported_file(model_dir, kind)) for kind in STAGES if not exported_file(model_dir, kind).is_file()]
+    raise CheckpointError(f"{model_dir} is not a saymotion model folder (missing {missing[0]})")
+
+
 @dataclass(frozen=True)
 class ModelDims:
     """Sizes that come from the data rather than the config."""
@@ -68,6 +84,7 @@ class Checkpoint:
     step: int = 0
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     requires: dict[str, str] = field(default_factory=dict)  # kind -> id of the checkpoints this one was trained on
+    started_from: str = ""  # id of the checkpoint whose weights training started from (fine-tuning), if any
     metrics: dict[str, float] = field(default_factory=dict)
     training_state: dict[str, Any] | None = None  # optimizer state etc.; only in resumable checkpoints
 
@@ -117,6 +134,7 @@ def save_checkpoint(path: str | os.PathLike, checkpoint: Checkpoint, *, half: bo
         "id": checkpoint.id,
         "step": checkpoint.step,
         "requires": dict(checkpoint.requires),
+        "started_from": checkpoint.started_from,
         "metrics": {k: float(v) for k, v in checkpoint.metrics.items()},
         "config": config_to_dict(checkpoint.config),
         "dims": asdict(checkpoint.dims),
@@ -160,6 +178,7 @@ def load_checkpoint(path: str | os.PathLike, kind: str | None = None, device: st
         step=int(payload["step"]),
         id=payload["id"],
         requires=dict(payload["requires"]),
+        started_from=payload.get("started_from", ""),  # absent from checkpoints written before fine-tuning existed
         metrics=dict(payload["metrics"]),
         training_state=payload["training_state"],
     )

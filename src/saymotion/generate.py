@@ -21,7 +21,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from saymotion.checkpoint import Checkpoint, check_same_tokenizer, exported_file, load_checkpoint, run_file
+from saymotion.checkpoint import Checkpoint, check_same_tokenizer, load_checkpoint, model_files
 from saymotion.config import AUDIO, STAGES, TEXT, ExperimentConfig, SampleConfig, downsampling_factor, max_tokens
 from saymotion.errors import CheckpointError, SaymotionError
 from saymotion.models.conditioning import ConditionBatch
@@ -46,18 +46,6 @@ class GeneratedSteps:
     motion: GeneratedMotion  # one sample: the whole continuous motion
     codes: StitchedCodes
     frame_ranges: list[tuple[int, int]]  # [start, end) frames of each step
-
-
-def model_files(model_dir: Path) -> dict[str, Path]:
-    """The checkpoint of each kind in an exported model folder (<kind>.pt) or a run folder (<kind>/model.pt)."""
-    exported = {kind: exported_file(model_dir, kind) for kind in STAGES}
-    if all(path.is_file() for path in exported.values()):
-        return exported
-    run = {kind: run_file(model_dir, kind) for kind in STAGES}
-    if all(path.is_file() for path in run.values()):
-        return run
-    missing = [str(path) for path in exported.values() if not path.is_file()]
-    raise CheckpointError(f"{model_dir} is not a saymotion model folder (missing {missing[0]})")
 
 
 class MotionGenerator:

@@ -38,13 +38,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--data", type=Path, help="prepared motion dataset (overrides data.prepared_dir)")
     parser.add_argument("--speech", type=Path, help="speech corpus with cached features (overrides data.speech_dir)")
     parser.add_argument("--tokenizer", type=Path, help="tokenizer checkpoint for the later stages (default: RUN/tokenizer/model.pt)")
+    parser.add_argument("--init-from", type=Path, metavar="MODEL",
+                        help="generator, residual, length: start from the weights of the same model in this exported "
+                             "model or run folder (fine-tuning; give its tokenizer with --tokenizer)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
     parser.add_argument("--threads", type=int, help="CPU threads per process (default: all cores shared among processes)")
     parser.add_argument("--stop-at", type=int, metavar="STEP",
                         help="stop after this step of each stage (saving a checkpoint); run again to continue")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
-    parser.add_argument("--run", type=Path, help="export: the run folder to export")
+    parser.add_argument("--run", type=Path, help="export: the run folder (or exported model folder) to export")
     parser.add_argument("--half", action="store_true", help="export: store weights as fp16 (half the size)")
+    parser.add_argument("--generator-run", type=Path, metavar="RUN",
+                        help="export: take the generator from this run instead (e.g. one fine-tuned with --init-from)")
     parser.add_argument("--listener-run", type=Path, metavar="RUN",
                         help="export: give the generator the meaning head of this run's listener "
                              "(trained with condition.meaning_layers > 0)")
@@ -56,8 +61,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.stage == "export":
         return _export(args)
-    if args.run or args.half or args.listener_run:
-        raise SaymotionError("--run, --half and --listener-run are options of `saymotion train export`")
+    if args.run or args.half or args.listener_run or args.generator_run:
+        raise SaymotionError("--run, --half, --generator-run and --listener-run are options of `saymotion train export`")
+    if args.init_from and args.stage in ("tokenizer", "listener"):
+        raise SaymotionError(f"--init-from applies to the generator, residual and length stages, not the {args.stage}")
     return _train(args)
 
 
@@ -66,10 +73,10 @@ def _export(args: argparse.Namespace) -> int:
     from saymotion.training.runner import export_model
 
     if args.run is None or args.out is None:
-        raise SaymotionError("export needs --run RUN (a finished run) and --out DIR")
-    listener_run = args.listener_run.resolve() if args.listener_run else None
+        raise SaymotionError("export needs --run RUN (a finished run or an exported model) and --out DIR")
     paths = export_model(args.run.resolve(), args.out.resolve(), half=args.half, sample_overrides=args.set,
-                         listener_run=listener_run)
+                         listener_run=args.listener_run.resolve() if args.listener_run else None,
+                         generator_run=args.generator_run.resolve() if args.generator_run else None)
     total = sum(path.stat().st_size for path in paths.values())
     print(f"exported {len(paths)} models to {args.out} ({total / 1e6:.1f} MB)")
     return 0
@@ -96,7 +103,8 @@ def _train(args: argparse.Namespace) -> int:
             torch.set_num_threads(args.threads or max(1, (os.cpu_count() or 1) // context.world_size))
         stages = training_stages(config) if args.stage == "all" else [args.stage]
         options = RunOptions(config, out_dir, args.tokenizer.resolve() if args.tokenizer else None,
-                             args.stop_at, progress=not args.no_progress)
+                             args.stop_at, progress=not args.no_progress,
+                             init_from=args.init_from.resolve() if args.init_from else None)
         results = train_stages(stages, options, context)
         # Leave together: a rank that closes its connections while rank 0 still saves can abort it.
         distributed.barrier(context)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 import statistics
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from saymotion.datasets.splits import SPLIT_NAMES
 from saymotion.descriptions.claims import MOVE_MIN_M, Claims, claims_for_action, clear_claims, label_conflict
@@ -135,29 +135,34 @@ def describe_clip(
     the other texts as they were; the test splits get none, so their benchmark stays fixed."""
     rewriter = rewriter or TemplateRewriter()
     available = claims_for_action(clear_claims(details, typical_speed_mps), action)
+
+    def described(kind: str) -> ClipText:
+        claims = choose_claims(available, detail_share, rng)
+        # An oral text is a rewrite of the caption with the same claims.
+        caption, frame = render(ORIGINAL_FRAMES, CAPTION, action, style, claims, held_out, rng)
+        if kind == "oral":
+            phrasing = rewriter.rewrite(Content(action, style, claims, caption), held_out=held_out, rng=rng)
+            caption, frame = phrasing.text, phrasing.template
+        return ClipText(kind, caption, frame, claims)
+
+    def step_command() -> ClipText:
+        command, frame = render(STEP_FRAMES, INSTRUCTION, action, style, Claims(), held_out, rng)
+        return ClipText("oral", command, frame, Claims())
+
     seen: set[str] = set()
-    texts = []
-    for kind, count in (("original", originals), ("oral", orals)):
-        for _ in range(count):
-            for _ in range(_ATTEMPTS):
-                claims = choose_claims(available, detail_share, rng)
-                # An oral text is a rewrite of the caption with the same claims.
-                caption, frame = render(ORIGINAL_FRAMES, CAPTION, action, style, claims, held_out, rng)
-                if kind == "oral":
-                    phrasing = rewriter.rewrite(Content(action, style, claims, caption), held_out=held_out, rng=rng)
-                    caption, frame = phrasing.text, phrasing.template
-                if caption not in seen:
-                    break
-            seen.add(caption)
-            texts.append(ClipText(kind, caption, frame, claims))
-    for _ in range(0 if held_out else steps):
-        for _ in range(_ATTEMPTS):
-            command, frame = render(STEP_FRAMES, INSTRUCTION, action, style, Claims(), held_out, rng)
-            if command not in seen:
-                break
-        seen.add(command)
-        texts.append(ClipText("oral", command, frame, Claims()))
-    return texts
+    texts = [_new_text(lambda: described(kind), seen) for kind, count in (("original", originals), ("oral", orals))
+             for _ in range(count)]
+    return texts + [_new_text(step_command, seen) for _ in range(0 if held_out else steps)]
+
+
+def _new_text(draw: Callable[[], ClipText], seen: set[str]) -> ClipText:
+    """`draw()` again while its text is in `seen` (at most _ATTEMPTS draws, the last one kept), then mark it seen."""
+    for _ in range(_ATTEMPTS):
+        text = draw()
+        if text.text not in seen:
+            break
+    seen.add(text.text)
+    return text
 
 
 def choose_claims(available: Claims, detail_share: float, rng: random.Random) -> Claims:

@@ -47,6 +47,7 @@ class Stage(Protocol):
     kind: str
     config: ExperimentConfig
     model: nn.Module
+    started_from: str  # id of the model whose weights training started from; "" when from scratch
 
     def batch(self, rng: np.random.Generator, size: int) -> Any: ...
 
@@ -207,6 +208,7 @@ def _resume(stage: Stage, optimizer: torch.optim.Optimizer, last_path: Path, con
     if saved.training_state is None:
         raise CheckpointError(f"{last_path} holds no optimizer state and cannot be resumed")
     stage.model.load_state_dict(saved.model.state_dict())
+    stage.started_from = saved.started_from
     optimizer.load_state_dict(saved.training_state["optimizer"])
     return saved.step
 

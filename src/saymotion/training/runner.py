@@ -20,9 +20,11 @@ from pathlib import Path
 from typing import Callable, Sequence, TypeVar
 
 import numpy as np
+import torch
+from torch import nn
 
 from saymotion.checkpoint import (
-    Checkpoint, build_model, check_same_tokenizer, exported_file, load_checkpoint, run_file, save_checkpoint,
+    Checkpoint, build_model, check_same_tokenizer, exported_file, load_checkpoint, model_file, model_files, run_file, save_checkpoint,
 )
 from saymotion.config import STAGES, TRAINING_STAGES, ExperimentConfig, config_to_dict, downsampling_factor, override_sampling
 from saymotion.errors import DataError
@@ -43,6 +45,7 @@ class RunOptions:
     tokenizer: Path | None = None  # default: out_dir/tokenizer/model.pt
     stop_at: int | None = None
     progress: bool = True
+    init_from: Path | None = None  # model or run folder whose weights the code stages start from (fine-tuning)
 
 
 def training_stages(config: ExperimentConfig) -> list[str]:
@@ -116,6 +119,8 @@ def _train_code_stage(kind: str, sources: TrainingSources, options: RunOptions, 
     splits = _main_rank_first(context, lambda: _code_stage_data(config, sources, tokenizer, options.out_dir, context))
     _report_coverage(kind, splits["train"].conditions, context)
     stage = CodeStage(kind, config, tokenizer, splits["train"], splits["val"], context.device)
+    if options.init_from is not None:
+        _start_from_model(stage, options.init_from, context)
     # The generator's condition encoder already holds the listener's weights.
     if kind != "generator" and config.condition.init_from_generator:
         _start_condition_from_generator(stage, options.out_dir, context)
@@ -134,6 +139,38 @@ def _main_rank_first(context: RunContext, load: Callable[[], T]) -> T:
     if not context.is_main:
         result = load()
     return result
+
+
+def _start_from_model(stage: CodeStage, model_dir: Path, context: RunContext) -> None:
+    """Start a code stage from the weights of the same kind in `model_dir` (fine-tuning; a resumed
+    stage then loads its own weights over them). Only a frame reader may be missing, which the
+    run's listener fills next: that is how a model trained with another listener learns to hear
+    through a frame-reading one."""
+    path = model_file(model_dir, stage.kind)
+    start = load_checkpoint(path, stage.kind, context.device)
+    if start.requires.get("tokenizer") != stage.tokenizer.id:
+        raise DataError(f"--init-from: {path} was trained on another tokenizer; pass its own with --tokenizer")
+    if start.dims != stage.dims:
+        raise DataError(f"--init-from: {path} was trained on other data sizes ({start.dims} against {stage.dims})")
+    load_weights_but_frame_reader(stage.model, start.model.state_dict(), f"--init-from: {path}",
+                                  frame_reader_follows=stage.config.condition.meaning_layers > 0)
+    stage.started_from = start.id
+    if context.is_main:
+        print(f"{stage.kind}: starts from the weights of {path} (step {start.step})", flush=True)
+
+
+def load_weights_but_frame_reader(model: nn.Module, state_dict: dict[str, torch.Tensor], what: str, *,
+                                  frame_reader_follows: bool) -> None:
+    """Load `state_dict` into `model`; with `frame_reader_follows`, the weights of a listener's frame
+    reader may be missing (a listener loaded next brings them), nothing else."""
+    try:
+        missing, unexpected = model.load_state_dict(state_dict, strict=False)
+    except RuntimeError as error:  # sizes differ
+        raise DataError(f"{what}: the weights do not fit this model's settings "
+                        f"({str(error).strip().splitlines()[-1].strip()})") from None
+    allowed = FRAME_READER_PREFIX if frame_reader_follows else None
+    if unexpected or any(allowed is None or not name.startswith(allowed) for name in missing):
+        raise DataError(f"{what}: the weights do not fit this model's settings")
 
 
 def _start_from_listener(stage: CodeStage, out_dir: Path, context: RunContext) -> None:
@@ -212,14 +249,19 @@ def _report_coverage(kind: str, conditions: ClipConditions, context: RunContext)
 
 
 def export_model(run_dir: Path, out_dir: Path, half: bool, sample_overrides: Sequence[str] = (),
-                 listener_run: Path | None = None) -> dict[str, Path]:
-    """Copy the finished models of a run into `out_dir` as <kind>.pt without training state
-    (fp16 weights with `half`), checking they belong together; `sample.KEY=VALUE` overrides set
-    the sampling settings they ship with (chosen on the val split: benchmarks/sampling_sweep.py);
-    `listener_run` gives the generator the meaning head of that run's listener. The generator alone
-    decides which motion is made; the residual transformer and length predictor keep the listener
-    they were trained with (a frame reader in all three would take the shipped model over 40 MB)."""
-    checkpoints = {kind: load_checkpoint(run_file(run_dir, kind), kind) for kind in STAGES}
+                 listener_run: Path | None = None, generator_run: Path | None = None) -> dict[str, Path]:
+    """Copy the finished models of a run (or of an exported model folder) into `out_dir` as
+    <kind>.pt without training state (fp16 weights with `half`), checking they belong together;
+    `sample.KEY=VALUE` overrides set the sampling settings they ship with (chosen on the val split:
+    benchmarks/sampling_sweep.py); `generator_run` supplies the generator instead (one fine-tuned
+    with `saymotion train generator --init-from`); `listener_run` gives the generator the meaning
+    head of that run's listener. The generator alone decides which motion is made; the residual
+    transformer and length predictor keep the listener they were trained with (a frame reader in all
+    three would take the shipped model over 40 MB)."""
+    files = model_files(run_dir)
+    if generator_run is not None:
+        files["generator"] = model_file(generator_run, "generator")
+    checkpoints = {kind: load_checkpoint(path, kind) for kind, path in files.items()}
     check_same_tokenizer(checkpoints)
     if listener_run is not None:
         listener = load_checkpoint(run_file(listener_run, "listener"), "listener")
@@ -231,10 +273,17 @@ def export_model(run_dir: Path, out_dir: Path, half: bool, sample_overrides: Seq
         paths[kind] = exported_file(out_dir, kind)
         save_checkpoint(paths[kind], checkpoint, half=half, resumable=False)
     write_json(out_dir / "config.json", exported_config(checkpoints))
-    _copy_logs(run_dir, out_dir / "logs", listener_run)
+    sources = {kind: run_dir for kind in TRAINING_STAGES}
+    if generator_run is not None:
+        sources.update(generator=generator_run, listener=generator_run)
+    if listener_run is not None:
+        sources["listener"] = listener_run
+    _copy_logs(sources, out_dir / "logs")
     return paths
 
 
+# Weights of a listener's frame reader inside a conditioned model (condition.meaning_layers > 0).
+FRAME_READER_PREFIX = "condition.meaning_frames."
 # Condition settings that belong to the listener alone: a replacement listener brings its own.
 LISTENER_OWN_SETTINGS = ("meaning_layers", "listener_contrast", "listener_temperature")
 
@@ -259,10 +308,8 @@ def with_listener(checkpoint: Checkpoint, listener: Checkpoint) -> Checkpoint:
         raise DataError(f"--listener-run: its listener was trained with other settings than the {checkpoint.kind} "
                         f"model ({', '.join(differences)})")
     model = build_model(checkpoint.kind, config, checkpoint.dims)
-    # Only the new frame reader may be missing from the old weights; the listener fills it.
-    missing, unexpected = model.load_state_dict(checkpoint.model.state_dict(), strict=False)
-    if unexpected or any(not name.startswith("condition.meaning_frames.") for name in missing):
-        raise DataError(f"--listener-run: the {checkpoint.kind} model's weights do not fit its listener's settings")
+    load_weights_but_frame_reader(model, checkpoint.model.state_dict(),
+                                  f"--listener-run: the {checkpoint.kind} model", frame_reader_follows=True)
     model.condition.load_listener(listener.model)
     return dataclasses.replace(checkpoint, config=config, model=model.eval(), id=uuid.uuid4().hex)
 
@@ -276,11 +323,17 @@ def exported_config(checkpoints: dict[str, Checkpoint]) -> dict:
     return config
 
 
-def _copy_logs(run_dir: Path, logs_dir: Path, listener_run: Path | None = None) -> None:
-    """The training and validation logs of every stage (the listener's too, from `listener_run`
-    when given), so an exported model shows how it was made."""
-    for kind in TRAINING_STAGES:
-        source = listener_run if kind == "listener" and listener_run is not None else run_dir
-        for log in sorted((source / kind).glob("*.csv")):
-            with atomic_open(logs_dir / f"{kind}-{log.name}", "w", encoding="utf-8") as handle:
+def _copy_logs(sources: dict[str, Path], logs_dir: Path) -> None:
+    """The training and validation logs of every stage, from the run or model folder it came from,
+    so an exported model shows how it was made."""
+    for kind, folder in sources.items():
+        for name, log in _stage_logs(folder, kind).items():
+            with atomic_open(logs_dir / f"{kind}-{name}", "w", encoding="utf-8") as handle:
                 handle.write(log.read_text(encoding="utf-8"))
+
+
+def _stage_logs(folder: Path, kind: str) -> dict[str, Path]:
+    """A stage's logs by file name: RUN/<kind>/*.csv in a run folder, logs/<kind>-*.csv in an exported one."""
+    if (folder / kind).is_dir():
+        return {log.name: log for log in sorted((folder / kind).glob("*.csv"))}
+    return {log.name.removeprefix(f"{kind}-"): log for log in sorted((folder / "logs").glob(f"{kind}-*.csv"))}

@@ -44,6 +44,7 @@ def mpjpe_mm(predicted: np.ndarray, target: np.ndarray, root_aligned: bool = Tru
 
 class TokenizerStage:
     kind = "tokenizer"
+    started_from = ""  # always trained from scratch
 
     def __init__(self, config: ExperimentConfig, train: MotionSet, val: MotionSet, test: MotionSet,
                  norm: Normalisation, device: torch.device):
@@ -144,6 +145,7 @@ class CodeStage:
         self.device = device
         self.dims = ModelDims(tokenizer.dims.feature_dim, audio_dim=train.conditions.audio_dim)
         self.model = seeded_model(kind, config, self.dims, device)
+        self.started_from = ""  # id of the model whose weights training starts from (fine-tuning)
         self.train_sampler = CodeSampler(train.codes, train.conditions, config, max_tokens(config), train.actions)
         # Validation stays uniform over clips, so its losses compare across sampling settings.
         self.val_sampler = CodeSampler(val.codes, val.conditions, config, max_tokens(config)) if val.codes else None
@@ -182,7 +184,7 @@ class CodeStage:
     def checkpoint(self, step: int, metrics: dict[str, float]) -> Checkpoint:
         return Checkpoint(self.kind, self.config, self.dims, self.model, self.tokenizer.mean, self.tokenizer.std,
                           self.tokenizer.skeleton, step=step, requires={"tokenizer": self.tokenizer.id},
-                          metrics=dict(metrics))
+                          started_from=self.started_from, metrics=dict(metrics))
 
 
 class ListenerStage:
@@ -190,6 +192,7 @@ class ListenerStage:
     spoken from the speech alone (condition.listener)."""
 
     kind = "listener"
+    started_from = ""  # always trained from scratch
 
     def __init__(self, config: ExperimentConfig, train: UtteranceSet, val: UtteranceSet, norm: Normalisation,
                  device: torch.device, val_unheard: UtteranceSet):
