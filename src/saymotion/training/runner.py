@@ -24,9 +24,10 @@ import torch
 from torch import nn
 
 from saymotion.checkpoint import (
-    Checkpoint, build_model, check_same_tokenizer, exported_file, load_checkpoint, model_file, model_files, run_file, save_checkpoint,
+    Checkpoint, build_model, check_same_tokenizer, exported_file, load_checkpoint, model_file, model_files, run_file,
+    save_checkpoint,
 )
-from saymotion.config import STAGES, TRAINING_STAGES, ExperimentConfig, config_to_dict, downsampling_factor, override_sampling
+from saymotion.config import TRAINING_STAGES, ExperimentConfig, config_to_dict, downsampling_factor, override_sampling
 from saymotion.errors import DataError
 from saymotion.fileio import atomic_open, save_npz, write_json
 from saymotion.training.data import ClipConditions, CodeSplit, MotionSet, TextEmbeddingCache, UtteranceSet
@@ -152,8 +153,9 @@ def _start_from_model(stage: CodeStage, model_dir: Path, context: RunContext) ->
         raise DataError(f"--init-from: {path} was trained on another tokenizer; pass its own with --tokenizer")
     if start.dims != stage.dims:
         raise DataError(f"--init-from: {path} was trained on other data sizes ({start.dims} against {stage.dims})")
+    condition = stage.config.condition
     load_weights_but_frame_reader(stage.model, start.model.state_dict(), f"--init-from: {path}",
-                                  frame_reader_follows=stage.config.condition.meaning_layers > 0)
+                                  frame_reader_follows=condition.listener and condition.meaning_layers > 0)
     stage.started_from = start.id
     if context.is_main:
         print(f"{stage.kind}: starts from the weights of {path} (step {start.step})", flush=True)
