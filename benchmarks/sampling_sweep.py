@@ -4,7 +4,7 @@
 reports under benchmarks/results/eval/sampling/<condition>/.
 
     .venv/bin/python benchmarks/sampling_sweep.py --model RUN --evaluator EVAL --data PREP --speech SPEECH \\
-        --condition audio --try guidance_audio=2,6,8 --try temperature=0.7,0.4 [--with top_k=10] [--reps 3]
+        --condition audio --try guidance_audio=2,6,8 --try temperature=0.7,0.4 [--with top_k=10] [--reps 3] [--name NAME]
 """
 
 from __future__ import annotations
@@ -61,6 +61,8 @@ def main() -> int:
     parser.add_argument("--reps", type=int, default=3, help="repetitions (default: %(default)s)")
     parser.add_argument("--mm-conditions", type=int, default=1, help="MultiModality conditions (default: %(default)s)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--name", help="names the table sampling_sweep_NAME.md and its reports' folder "
+                                       "(default: the condition, then the --with settings)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     try:
@@ -69,18 +71,19 @@ def main() -> int:
     except SaymotionError as error:
         raise SystemExit(f"error: {error}") from None
     current = commit()
-    folder = REPORTS_DIR / "sampling" / args.condition
+    name = args.name or args.condition + "".join(f"_{h.replace('=', '')}" for h in args.held)
+    folder = REPORTS_DIR / "sampling" / name
     rows = []
     for overrides in tried:
         request = p.EvaluationRequest(args.model, args.evaluator, args.condition, protocol, "val", args.data, args.speech,
                                       threads=args.threads, sample_overrides=overrides)  # fmt: skip
-        name = "-".join(o.removeprefix("sample.").replace("=", "") for o in overrides) or "own"
-        rows.append((label(overrides), report_for(folder / f"{name}.json", request, torch.device("cpu"), current)))
+        report = "-".join(o.removeprefix("sample.").replace("=", "") for o in overrides) or "own"
+        rows.append((label(overrides), report_for(folder / f"{report}.json", request, torch.device("cpu"), current)))
     command = (f".venv/bin/python benchmarks/sampling_sweep.py --model MODEL --evaluator EVAL --condition {args.condition} "
-               + " ".join([*(f"--try {t}" for t in args.tries), *(f"--with {h}" for h in args.held)]) + f" --reps {args.reps} --mm-conditions {args.mm_conditions}")  # fmt: skip
+               + " ".join([*(f"--try {t}" for t in args.tries), *(f"--with {h}" for h in args.held)]) + f" --reps {args.reps} --mm-conditions {args.mm_conditions}"
+               + (f" --name {args.name}" if args.name else ""))  # fmt: skip
     text = markdown(args.condition, rows, command)
-    held = "".join(f"_{h.replace('=', '')}" for h in args.held)
-    fileio.write_text(RESULTS_DIR / f"sampling_sweep_{args.condition}{held}.md", text)
+    fileio.write_text(RESULTS_DIR / f"sampling_sweep_{name}.md", text)
     print(text)
     return 0
 

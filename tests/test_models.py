@@ -224,6 +224,24 @@ def test_a_frame_reading_listener_leaves_the_audio_encoder_to_the_motion_loss():
     assert model.audio.query.weight.grad is not None and model.audio.query.weight.grad.abs().sum() > 0
 
 
+def test_a_frozen_listener_without_dropout_gives_its_inference_meaning_while_the_rest_trains():
+    torch.manual_seed(0)
+    reading = replace(MEANING, meaning_layers=1, dropout=0.5)
+    listener = SpeechListener(reading, AUDIO_DIM, TEXT_DIM).eval()
+    batch = condition_batch(with_audio=(True, True, True))
+    heard = listener.predict(batch)
+    for dropout in (True, False):
+        model = ConditionEncoder(reading, AUDIO_DIM, TEXT_DIM)
+        model.load_listener(listener)
+        model.freeze_listener(dropout=dropout)
+        model.train()
+        assert model.audio.training  # the audio encoder still learns, with its dropout
+        assert model.meaning_frames.training == dropout
+        assert torch.allclose(model.encode(batch)[1], heard) != dropout
+        model.eval()
+        torch.testing.assert_close(model.encode(batch)[1], heard)
+
+
 def test_contrastive_loss_prefers_the_words_spoken_over_the_mirrored_words_and_ignores_repeats():
     from saymotion.models.conditioning import contrastive_loss
 

@@ -112,6 +112,10 @@ class ConditionConfig:
     # the frames through a transformer of N layers of its own, and the listener leaves the audio
     # encoder to the motion loss (saymotion.models.conditioning, "Frame reader").
     meaning_layers: int = 0
+    # Whether the frozen listener's dropout runs while the later stages train (true: as the shipped
+    # model was trained). False holds it in eval mode, so they learn on the meaning token that
+    # inference gives them.
+    listener_dropout: bool = True
 
 
 @dataclass

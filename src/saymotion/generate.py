@@ -130,7 +130,7 @@ class MotionGenerator:
         if seconds is not None and len(seconds) != len(rows):
             raise SaymotionError(f"got {len(seconds)} lengths for {len(rows)} instructions")
         sample = sample or self.config.sample
-        cond = self._condition_rows(rows, unconditional).to(self.device)
+        cond = self.condition_rows(rows, unconditional).to(self.device)
         generator = torch.Generator(self.device).manual_seed(seed)
         lengths = self._token_counts(cond, seconds, generator)
         base = self.checkpoints["generator"].model.generate(lengths, cond, **masked_sampling(sample), generator=generator)
@@ -155,7 +155,7 @@ class MotionGenerator:
             raise SaymotionError("give at least one instruction")
         sample = sample or self.config.sample
         lengths = step_seconds(seconds, len(steps))
-        cond = self._condition_rows(steps).to(self.device)
+        cond = self.condition_rows(steps).to(self.device)
         generator = torch.Generator(self.device).manual_seed(seed)
         counts = self._token_counts(cond, lengths, generator)
         stitched = stitch_steps(self.checkpoints["generator"].model, self.checkpoints["residual"].model, cond, counts,
@@ -168,7 +168,7 @@ class MotionGenerator:
         """The motion of one code sequence (N, Q) of any length."""
         return self._decode(codes[None], torch.tensor([len(codes)]))
 
-    def _condition_rows(self, rows: Sequence[tuple[np.ndarray | None, str | None]], unconditional: bool = False) -> ConditionBatch:
+    def condition_rows(self, rows: Sequence[tuple[np.ndarray | None, str | None]], unconditional: bool = False) -> ConditionBatch:
         """A batch with one (speech features, text) condition per row; each distinct text is embedded once."""
         if not unconditional and any(audio is None and not text for audio, text in rows):
             raise SaymotionError("give a spoken instruction, a text, or both")

@@ -251,6 +251,7 @@ class ConditionEncoder(nn.Module):
             self.null_text = nn.Parameter(torch.zeros(1, config.dim))
             self.text_type = nn.Parameter(torch.randn(config.dim) * 0.02)
         self.num_tokens = audio_tokens + int(self.uses_text)
+        self.listener_held_in_eval = False  # freeze_listener(dropout=False)
 
     def forward(self, batch: ConditionBatch) -> torch.Tensor:
         return self.encode(batch)[0]
@@ -293,10 +294,19 @@ class ConditionEncoder(nn.Module):
         for name in self.listener_parts():
             getattr(self, name).load_state_dict(getattr(listener, name).state_dict())
 
-    def freeze_listener(self) -> None:
-        """Stop training what came from the listener stage."""
+    def freeze_listener(self, dropout: bool = True) -> None:
+        """Stop training what came from the listener stage; without `dropout`, hold it in eval mode too."""
         for name in self.listener_parts():
             getattr(self, name).requires_grad_(False)
+        self.listener_held_in_eval = not dropout
+        self.train(self.training)
+
+    def train(self, mode: bool = True) -> "ConditionEncoder":
+        super().train(mode)
+        if self.listener_held_in_eval:
+            for name in self.listener_parts():
+                getattr(self, name).eval()
+        return self
 
     def listener_parts(self) -> tuple[str, ...]:
         """The modules a listener holds (same names in `SpeechListener`): the meaning head, and the

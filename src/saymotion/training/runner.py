@@ -128,7 +128,7 @@ def _train_code_stage(kind: str, sources: TrainingSources, options: RunOptions, 
     elif config.condition.listener:
         _start_from_listener(stage, options.out_dir, context)
     if config.condition.listener:
-        stage.model.condition.freeze_listener()
+        stage.model.condition.freeze_listener(dropout=config.condition.listener_dropout)
     return run_stage(stage, options.out_dir / kind, context, stop_at=options.stop_at, progress=options.progress)
 
 
