@@ -55,12 +55,12 @@ def model_file(model_dir: Path, kind: str) -> Path:
 
 def model_files(model_dir: Path) -> dict[str, Path]:
     """The checkpoint of each kind in an exported model folder (<kind>.pt) or a run folder (<kind>/model.pt)."""
-    for layout in (exported_file, run_file):
-        files = {kind: layout(model_dir, kind) for kind in STAGES}
+    exported, run = ({kind: layout(model_dir, kind) for kind in STAGES} for layout in (exported_file, run_file))
+    for files in (exported, run):
         if all(path.is_file() for path in files.values()):
             return files
-    missing = [str(exported_file(model_dir, kind)) for kind in STAGES if not exported_file(model_dir, kind).is_file()]
-    raise CheckpointError(f"{model_dir} is not a saymotion model folder (missing {missing[0]})")
+    missing = next(path for path in exported.values() if not path.is_file())
+    raise CheckpointError(f"{model_dir} is not a saymotion model folder (missing {missing})")
 
 
 @dataclass(frozen=True)
@@ -192,12 +192,13 @@ def _with_added_settings(config: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
-def check_same_tokenizer(checkpoints: dict[str, Checkpoint]) -> None:
-    """Raise unless every model in `checkpoints` was trained on codes of the tokenizer among them."""
+def check_same_tokenizer(checkpoints: dict[str, Checkpoint], hint: str = "") -> None:
+    """Raise unless every model in `checkpoints` was trained on codes of the tokenizer among them;
+    `hint` ends the message (what to do instead)."""
     tokenizer_id = checkpoints["tokenizer"].id
     for kind, checkpoint in checkpoints.items():
         if kind != "tokenizer" and checkpoint.requires.get("tokenizer") != tokenizer_id:
-            raise CheckpointError(f"the {kind} model was trained on a different tokenizer than the one given")
+            raise CheckpointError(f"the {kind} model was trained on a different tokenizer than the one given{hint}")
 
 
 def read_versioned_payload(path: Path, device: str | torch.device, fmt: str, version: int, what: str) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from saymotion.checkpoint import (
     save_checkpoint,
 )
 from saymotion.config import TRAINING_STAGES, ExperimentConfig, config_to_dict, downsampling_factor, override_sampling
-from saymotion.errors import DataError
+from saymotion.errors import CheckpointError, DataError
 from saymotion.fileio import atomic_open, save_npz, write_json
 from saymotion.training.data import ClipConditions, CodeSplit, MotionSet, TextEmbeddingCache, UtteranceSet
 from saymotion.training.distributed import RunContext, barrier
@@ -149,8 +149,10 @@ def _start_from_model(stage: CodeStage, model_dir: Path, context: RunContext) ->
     through a frame-reading one."""
     path = model_file(model_dir, stage.kind)
     start = load_checkpoint(path, stage.kind, context.device)
-    if start.requires.get("tokenizer") != stage.tokenizer.id:
-        raise DataError(f"--init-from: {path} was trained on another tokenizer; pass its own with --tokenizer")
+    try:
+        check_same_tokenizer({"tokenizer": stage.tokenizer, stage.kind: start}, "; pass its own with --tokenizer")
+    except CheckpointError as error:
+        raise DataError(f"--init-from: {path}: {error}") from None
     if start.dims != stage.dims:
         raise DataError(f"--init-from: {path} was trained on other data sizes ({start.dims} against {stage.dims})")
     condition = stage.config.condition
@@ -170,8 +172,8 @@ def load_weights_but_frame_reader(model: nn.Module, state_dict: dict[str, torch.
     except RuntimeError as error:  # sizes differ
         raise DataError(f"{what}: the weights do not fit this model's settings "
                         f"({str(error).strip().splitlines()[-1].strip()})") from None
-    allowed = FRAME_READER_PREFIX if frame_reader_follows else None
-    if unexpected or any(allowed is None or not name.startswith(allowed) for name in missing):
+    stray = [name for name in missing if not (frame_reader_follows and name.startswith(FRAME_READER_PREFIX))]
+    if unexpected or stray:
         raise DataError(f"{what}: the weights do not fit this model's settings")
 
 
