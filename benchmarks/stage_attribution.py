@@ -9,16 +9,21 @@ motion made with more and more of the generator's stages, every motion at its cl
 - generated:          masked transformer, then residual transformer (what the model makes).
 
 The instruction is each clip's first written instruction (the text path: one condition for every
-stage, no speech in between). The masked transformer's token accuracy and mean negative
-log-likelihood of the clip's first-layer codes, all masked in one pass with the instruction, are
-reported per action beside them. Writes benchmarks/results/stage_attribution.json.
+stage, no speech in between). Beside each variant's action accuracy per action: the mean speed of
+the root over the ground (start to end, m/s). The masked transformer's token accuracy and mean
+negative log-likelihood of the clip's first-layer codes, all masked in one pass with the
+instruction, are reported per action too. --split, --actions and sampling settings (--set
+sample.KEY=VALUE) narrow or vary it. Writes benchmarks/results/stage_attribution.json (--out
+names another file).
 
-    .venv/bin/python benchmarks/stage_attribution.py --data DIR --evaluator DIR [--model DIR] [--seed 0]
+    .venv/bin/python benchmarks/stage_attribution.py --data DIR --evaluator DIR [--model DIR] [--seed 0] \
+        [--split test] [--actions run,walk] [--set sample.guidance_text=4] [--out FILE]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -29,13 +34,15 @@ from common import RESULTS_DIR, machine
 
 from saymotion import fileio, settings
 from saymotion.checkpoint import model_files
-from saymotion.config import downsampling_factor, max_tokens
+from saymotion.config import downsampling_factor, max_tokens, override_sampling
 from saymotion.datasets.prepared import PreparedDataset
 from saymotion.errors import SaymotionError
 from saymotion.evaluation.evaluator import Evaluator
 from saymotion.evaluation.protocol import TestClip, accuracy_by_label, test_clips
 from saymotion.generate import MotionGenerator
 from saymotion.multistep import masked_sampling, residual_sampling
+from saymotion.representation import features_to_joints
+from saymotion.skeleton import Skeleton, TARGET_FPS
 
 VARIANTS = ("real", "reconstructed", "real base layer", "real base + residual", "generated base layer", "generated")
 
@@ -43,8 +50,9 @@ VARIANTS = ("real", "reconstructed", "real base layer", "real base + residual", 
 class StageRun:
     """Every variant's motion for one clip, with the model's own sampling settings."""
 
-    def __init__(self, generator: MotionGenerator, dataset: PreparedDataset, seed: int):
+    def __init__(self, generator: MotionGenerator, dataset: PreparedDataset, seed: int, sample_overrides: list[str]):
         self.generator = generator
+        self.sample = override_sampling(generator.config.sample, sample_overrides)
         self.dataset = dataset
         self.tokenizer = generator.checkpoints["tokenizer"]
         self.masked = generator.checkpoints["generator"].model
@@ -62,7 +70,7 @@ class StageRun:
         codes = self.tokenizer.model.encode(normalised)
         lengths = torch.tensor([codes.shape[1]])
         cond = self.generator.condition_rows([(None, clip.instructions[0].text)])
-        sample = self.generator.config.sample
+        sample = self.sample
         completed = self.residual.generate(codes[..., 0], lengths, cond, **residual_sampling(sample), generator=self.random)
         base = self.masked.generate(lengths, cond, **masked_sampling(sample), generator=self.random)
         generated = self.residual.generate(base, lengths, cond, **residual_sampling(sample), generator=self.random)
@@ -82,12 +90,26 @@ class StageRun:
         return float((log_probs.argmax(-1) == target).float().mean()), float(-picked.mean())
 
 
+def ground_speed(features: np.ndarray, skeleton: Skeleton) -> float:
+    """Root displacement over the ground from first to last frame per second (m/s)."""
+    root = features_to_joints(features, skeleton)[:, 0]
+    return float(np.linalg.norm(root[-1, [0, 2]] - root[0, [0, 2]]) * TARGET_FPS / max(len(root) - 1, 1))
+
+
+def per_action(values: list[float], actions: list[str]) -> dict[str, float]:
+    return {a: round(float(np.mean([v for v, b in zip(values, actions) if b == a])), 3) for a in sorted(set(actions))}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=settings.default_prepared_dir(), help="prepared dataset")
     parser.add_argument("--model", type=Path, default=settings.default_model_dir(), help="model folder or run")
     parser.add_argument("--evaluator", type=Path, required=True, help="evaluator folder (saymotion eval train)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--actions", help="only the clips of these actions (comma-separated)")
+    parser.add_argument("--set", action="append", default=[], metavar="sample.KEY=VALUE", help="a sampling setting")
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR / "stage_attribution.json")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -96,11 +118,15 @@ def main() -> int:
         generator = MotionGenerator.load(args.model)
         evaluator = Evaluator.load(args.evaluator)
         dataset = PreparedDataset(args.data)
-        clips = test_clips(dataset, "test", "text", None)
+        clips = test_clips(dataset, args.split, "text", None)
+        if args.actions:
+            clips = [clip for clip in clips if clip.action in args.actions.split(",")]
+        if not clips:
+            raise SaymotionError(f"no {args.split} clip of the actions {args.actions}")
+        run = StageRun(generator, dataset, args.seed, args.set)
     except SaymotionError as error:
         print(f"stage_attribution: error: {error}", file=sys.stderr)
         return 2
-    run = StageRun(generator, dataset, args.seed)
     made: dict[str, list[np.ndarray]] = {variant: [] for variant in VARIANTS}
     fits = []
     with torch.inference_mode():
@@ -111,20 +137,22 @@ def main() -> int:
             fits.append(fit)
     actions = [clip.action for clip in clips]
     result = {"model": str(args.model), "evaluator": str(args.evaluator), "data": str(args.data), "seed": args.seed,
-              "clips": len(clips), "clips_by_action": {a: actions.count(a) for a in sorted(set(actions))}, **machine()}
+              "split": args.split, "sample": dataclasses.asdict(run.sample), "clips": len(clips),
+              "clips_by_action": {a: actions.count(a) for a in sorted(set(actions))}, **machine()}
     for variant in VARIANTS:
         predicted = evaluator.evaluate_motions(made[variant]).actions
+        speeds = [ground_speed(features, dataset.skeleton) for features in made[variant]]
         result[variant] = {"action_accuracy": round(float(np.mean([p == a for p, a in zip(predicted, actions)])), 4),
-                           "by_action": {a: round(v, 3) for a, v in accuracy_by_label(predicted, actions).items()}}
+                           "by_action": {a: round(v, 3) for a, v in accuracy_by_label(predicted, actions).items()},
+                           "ground_speed_m_s_by_action": per_action(speeds, actions)}
         print(f"{variant:>22}: action accuracy {result[variant]['action_accuracy']:.3f}")
     fits_array = np.array(fits)
     result["one_pass_base_codes"] = {
         action: {"token_accuracy": round(float(fits_array[rows, 0].mean()), 3), "nll": round(float(fits_array[rows, 1].mean()), 3)}
         for action in sorted(set(actions)) for rows in [[i for i, a in enumerate(actions) if a == action]]
     }  # fmt: skip
-    out = RESULTS_DIR / "stage_attribution.json"
-    fileio.write_json(out, result)
-    print(f"-> {out}")
+    fileio.write_json(args.out, result)
+    print(f"-> {args.out}")
     return 0
 
 
