@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +32,6 @@ import torch
 from common import RESULTS_DIR, machine
 
 from saymotion import fileio, settings
-from saymotion.checkpoint import model_files
 from saymotion.config import downsampling_factor, max_tokens, override_sampling
 from saymotion.datasets.prepared import PreparedDataset
 from saymotion.errors import SaymotionError
@@ -74,8 +72,9 @@ class StageRun:
         completed = self.residual.generate(codes[..., 0], lengths, cond, **residual_sampling(sample), generator=self.random)
         base = self.masked.generate(lengths, cond, **masked_sampling(sample), generator=self.random)
         generated = self.residual.generate(base, lengths, cond, **residual_sampling(sample), generator=self.random)
-        decode: Callable[[torch.Tensor], np.ndarray] = lambda c: self.tokenizer.denormalise(
-            self.tokenizer.model.decode(c)[0].float().numpy())  # fmt: skip
+        def decode(codes: torch.Tensor) -> np.ndarray:
+            return self.generator.decode_sequence(codes[0]).features[0]
+
         variants = {"real": features, "reconstructed": decode(codes), "real base layer": decode(codes[..., :1]),
                     "real base + residual": decode(completed), "generated base layer": decode(generated[..., :1]),
                     "generated": decode(generated)}  # fmt: skip
@@ -114,7 +113,6 @@ def main() -> int:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     try:
-        model_files(args.model)
         generator = MotionGenerator.load(args.model)
         evaluator = Evaluator.load(args.evaluator)
         dataset = PreparedDataset(args.data)
@@ -146,11 +144,8 @@ def main() -> int:
                            "by_action": {a: round(v, 3) for a, v in accuracy_by_label(predicted, actions).items()},
                            "ground_speed_m_s_by_action": per_action(speeds, actions)}
         print(f"{variant:>22}: action accuracy {result[variant]['action_accuracy']:.3f}")
-    fits_array = np.array(fits)
-    result["one_pass_base_codes"] = {
-        action: {"token_accuracy": round(float(fits_array[rows, 0].mean()), 3), "nll": round(float(fits_array[rows, 1].mean()), 3)}
-        for action in sorted(set(actions)) for rows in [[i for i, a in enumerate(actions) if a == action]]
-    }  # fmt: skip
+    accuracy, nll = (per_action([fit[index] for fit in fits], actions) for index in (0, 1))
+    result["one_pass_base_codes"] = {a: {"token_accuracy": accuracy[a], "nll": nll[a]} for a in accuracy}
     fileio.write_json(args.out, result)
     print(f"-> {args.out}")
     return 0
