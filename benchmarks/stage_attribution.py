@@ -12,7 +12,11 @@ The instruction is each clip's first written instruction (the text path: one con
 stage, no speech in between). Beside each variant's action accuracy per action: the mean speed of
 the root over the ground (start to end, m/s). The masked transformer's token accuracy and mean
 negative log-likelihood of the clip's first-layer codes, all masked in one pass with the
-instruction, are reported per action too. --split, --actions and sampling settings (--set
+instruction, are reported per action too, and how often a base code repeats the one before it in the
+clip's own base layer and in the generated one (a repeated code is the same short pose chunk again:
+locomotion that stutters instead of striding), with the probability the masked transformer gives a
+masked position the code of its left neighbour when that neighbour is the only code shown and when
+every other code is shown. --split, --actions and sampling settings (--set
 sample.KEY=VALUE) narrow or vary it. Writes benchmarks/results/stage_attribution.json (--out
 names another file).
 
@@ -59,8 +63,10 @@ class StageRun:
         self.max_tokens = max_tokens(generator.config)
         self.random = torch.Generator().manual_seed(seed)
 
-    def motions(self, clip: TestClip) -> tuple[dict[str, np.ndarray], tuple[float, float]]:
-        """The variants' features (T, D) and the masked transformer's (accuracy, NLL) on the clip's base codes."""
+    def motions(self, clip: TestClip) -> tuple[dict[str, np.ndarray], tuple[float, float], tuple[float, ...]]:
+        """The variants' features (T, D), the masked transformer's (accuracy, NLL) on the clip's base
+        codes, and its repeat habits: the repeat rates of the real and the generated base codes and
+        the neighbour-copy probabilities (`_copy_probabilities`)."""
         features = self.dataset.load_features(clip.id)
         frames = min(len(features), self.max_tokens * self.factor) // self.factor * self.factor
         features = features[:frames]
@@ -78,7 +84,23 @@ class StageRun:
         variants = {"real": features, "reconstructed": decode(codes), "real base layer": decode(codes[..., :1]),
                     "real base + residual": decode(completed), "generated base layer": decode(generated[..., :1]),
                     "generated": decode(generated)}  # fmt: skip
-        return variants, self._one_pass_fit(codes[..., 0], lengths, cond)
+        habits = (repeat_rate(codes[0, :, 0]), repeat_rate(generated[0, :, 0]),
+                  *self._copy_probabilities(codes[..., 0], lengths, cond))
+        return variants, self._one_pass_fit(codes[..., 0], lengths, cond), habits
+
+    def _copy_probabilities(self, base: torch.Tensor, lengths: torch.Tensor, cond) -> tuple[float, float]:
+        """Mean probability of a masked position's left neighbour's code: with that code (mid-clip) the
+        only one shown, and with every other code shown (the odd positions masked)."""
+        tokens = self.masked.encode_condition(cond)
+        middle = (base.shape[1] - 1) // 2
+        lone = torch.full_like(base, self.masked.mask_id)
+        lone[0, middle] = base[0, middle]
+        lone_copy = self.masked.logits(lone, lengths, tokens).softmax(-1)[0, middle + 1, base[0, middle]]
+        alternate = base.clone()
+        alternate[0, 1::2] = self.masked.mask_id
+        odd = torch.arange(1, base.shape[1], 2)
+        probs = self.masked.logits(alternate, lengths, tokens).softmax(-1)[0]
+        return float(lone_copy), float(probs[odd, base[0, odd - 1]].mean())
 
     def _one_pass_fit(self, base: torch.Tensor, lengths: torch.Tensor, cond) -> tuple[float, float]:
         """Accuracy and mean NLL of the masked transformer's guess of every base code at once."""
@@ -87,6 +109,11 @@ class StageRun:
         target = base[0]
         picked = log_probs[torch.arange(len(target)), target]
         return float((log_probs.argmax(-1) == target).float().mean()), float(-picked.mean())
+
+
+def repeat_rate(codes: torch.Tensor) -> float:
+    """Fraction of a code sequence's neighbouring pairs that hold the same code."""
+    return float((codes[1:] == codes[:-1]).float().mean())
 
 
 def ground_speed(features: np.ndarray, skeleton: Skeleton) -> float:
@@ -126,13 +153,14 @@ def main() -> int:
         print(f"stage_attribution: error: {error}", file=sys.stderr)
         return 2
     made: dict[str, list[np.ndarray]] = {variant: [] for variant in VARIANTS}
-    fits = []
+    fits, habits = [], []
     with torch.inference_mode():
         for clip in clips:
-            variants, fit = run.motions(clip)
+            variants, fit, habit = run.motions(clip)
             for variant in VARIANTS:
                 made[variant].append(variants[variant])
             fits.append(fit)
+            habits.append(habit)
     actions = [clip.action for clip in clips]
     result = {"model": str(args.model), "evaluator": str(args.evaluator), "data": str(args.data), "seed": args.seed,
               "split": args.split, "sample": dataclasses.asdict(run.sample), "clips": len(clips),
@@ -146,6 +174,11 @@ def main() -> int:
         print(f"{variant:>22}: action accuracy {result[variant]['action_accuracy']:.3f}")
     accuracy, nll = (per_action([fit[index] for fit in fits], actions) for index in (0, 1))
     result["one_pass_base_codes"] = {a: {"token_accuracy": accuracy[a], "nll": nll[a]} for a in accuracy}
+    real, generated, lone, alternate = (per_action([habit[index] for habit in habits], actions) for index in range(4))
+    result["base_code_repeats"] = {a: {"real": real[a], "generated": generated[a]} for a in real}
+    result["neighbour_copy_probability"] = {a: {"lone_code": lone[a], "every_other_code": alternate[a]} for a in real}
+    print(f"base codes repeating the one before: real {np.mean([h[0] for h in habits]):.3f}, "
+          f"generated {np.mean([h[1] for h in habits]):.3f}")
     fileio.write_json(args.out, result)
     print(f"-> {args.out}")
     return 0
