@@ -242,6 +242,20 @@ def test_a_frozen_listener_without_dropout_gives_its_inference_meaning_while_the
         torch.testing.assert_close(model.encode(batch)[1], heard)
 
 
+def test_a_frozen_audio_encoder_stays_in_eval_mode_and_out_of_the_gradient():
+    torch.manual_seed(0)
+    model = ConditionEncoder(replace(MEANING, dropout=0.5), AUDIO_DIM, TEXT_DIM).train()
+    batch = condition_batch(with_audio=(True, True, True))
+    assert not torch.allclose(model(batch), model(batch))  # the audio encoder's dropout
+    model.freeze_audio_encoder()
+    model.train()
+    assert not model.audio.training and model.text.training
+    torch.testing.assert_close(model(batch), model(batch))
+    model(batch).sum().backward()
+    assert all(parameter.grad is None for parameter in model.audio.parameters())
+    assert model.text[0].weight.grad is not None and model.audio_type.grad is not None
+
+
 def test_contrastive_loss_prefers_the_words_spoken_over_the_mirrored_words_and_ignores_repeats():
     from saymotion.models.conditioning import contrastive_loss
 

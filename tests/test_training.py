@@ -507,6 +507,25 @@ def test_a_model_fine_tuned_to_hear_through_a_frame_reader_keeps_its_weights_and
     assert np.isfinite(MotionGenerator.load(out).generate(text="wave", seconds=2.0, seed=1).joints[0]).all()
 
 
+def test_a_generator_fine_tuned_with_its_audio_encoder_frozen_keeps_that_encoder_and_trains_the_rest(
+        prepared: Path, speech: Path, listener_run: Path, tmp_path: Path, capsys):
+    model = tmp_path / "model"
+    assert cli_main(["train", "export", "--run", str(listener_run), "--out", str(model)]) == 0
+    tune = tmp_path / "tune"
+    common = [*data_args(prepared, speech), "--out", str(tune), *LISTENER, "--set", "condition.meaning_layers=1"]
+    assert train_cli("listener", *common, *LISTENER_STEPS) == 0
+    frozen = [*common, "--tokenizer", str(model / "tokenizer.pt"), "--set", "condition.train_audio_encoder=false",
+              "--set", "train.generator.lr=0.01"]
+    assert train_cli("generator", *frozen) == 2  # nothing trained to keep
+    assert "would freeze an untrained audio encoder" in capsys.readouterr().err
+    assert train_cli("generator", *frozen, "--init-from", str(model)) == 0
+    before = load_checkpoint(model / "generator.pt").model.state_dict()
+    after = load_checkpoint(tune / "generator" / "model.pt").model.state_dict()
+    audio = [name for name in before if name.startswith("condition.audio.")]
+    assert audio and all(torch.equal(after[name], before[name]) for name in audio)
+    assert not torch.equal(after["head.weight"], before["head.weight"])
+
+
 def _ranks_own_output(stderr: str) -> str:
     """What the ranks printed before torchrun's own report of their exit, which hides the cause."""
     own = stderr.split("elastic/multiprocessing/api.py")[0].rpartition("\n")[0]

@@ -116,6 +116,10 @@ class ConditionConfig:
     # model was trained). False holds it in eval mode, so they learn on the meaning token that
     # inference gives them.
     listener_dropout: bool = True
+    # Whether the motion loss trains the audio encoder in the code stages (true: as the shipped model
+    # was trained). False freezes it in eval mode: with a frame-reading listener the speech side is
+    # then fixed, and training goes to what reads it (docs/design.md, session 16).
+    train_audio_encoder: bool = True
 
 
 @dataclass
@@ -203,6 +207,8 @@ def validate(config: ExperimentConfig) -> None:
     unknown = set(condition.modalities) - set(MODALITIES)
     if unknown or not condition.modalities:
         raise ConfigError(f"condition.modalities must be a non-empty subset of {list(MODALITIES)}, got {condition.modalities}")
+    if not condition.train_audio_encoder and AUDIO not in condition.modalities:
+        raise ConfigError("condition.train_audio_encoder = false needs the audio modality")
     if condition.audio_encoder not in AUDIO_ENCODERS:
         raise ConfigError(f"condition.audio_encoder must be one of {list(AUDIO_ENCODERS)}, got {condition.audio_encoder!r}")
     if condition.encoder_heads <= 0 or condition.dim % condition.encoder_heads:

@@ -251,7 +251,7 @@ class ConditionEncoder(nn.Module):
             self.null_text = nn.Parameter(torch.zeros(1, config.dim))
             self.text_type = nn.Parameter(torch.randn(config.dim) * 0.02)
         self.num_tokens = audio_tokens + int(self.uses_text)
-        self.listener_held_in_eval = False  # freeze_listener(dropout=False)
+        self.held_in_eval: set[str] = set()  # frozen parts whose dropout stays off while the rest trains
 
     def forward(self, batch: ConditionBatch) -> torch.Tensor:
         return self.encode(batch)[0]
@@ -296,16 +296,23 @@ class ConditionEncoder(nn.Module):
 
     def freeze_listener(self, dropout: bool = True) -> None:
         """Stop training what came from the listener stage; without `dropout`, hold it in eval mode too."""
-        for name in self.listener_parts():
+        self._freeze(self.listener_parts(), dropout)
+
+    def freeze_audio_encoder(self) -> None:
+        """Stop training the audio encoder, and hold it in eval mode: the speech side stays as it is."""
+        self._freeze(("audio",), dropout=False)
+
+    def _freeze(self, names: Sequence[str], dropout: bool) -> None:
+        for name in names:
             getattr(self, name).requires_grad_(False)
-        self.listener_held_in_eval = not dropout
+        if not dropout:
+            self.held_in_eval.update(names)
         self.train(self.training)
 
     def train(self, mode: bool = True) -> "ConditionEncoder":
         super().train(mode)
-        if self.listener_held_in_eval:
-            for name in self.listener_parts():
-                getattr(self, name).eval()
+        for name in self.held_in_eval:
+            getattr(self, name).eval()
         return self
 
     def listener_parts(self) -> tuple[str, ...]:

@@ -27,7 +27,8 @@ from saymotion.checkpoint import (
     Checkpoint, build_model, check_same_tokenizer, exported_file, load_checkpoint, model_file, model_files, run_file,
     save_checkpoint,
 )
-from saymotion.config import TRAINING_STAGES, ExperimentConfig, config_to_dict, downsampling_factor, override_sampling
+from saymotion.config import (TRAINING_STAGES, ConfigError, ExperimentConfig, config_to_dict, downsampling_factor,
+                              override_sampling)
 from saymotion.errors import CheckpointError, DataError
 from saymotion.fileio import atomic_open, save_npz, write_json
 from saymotion.training.data import ClipConditions, CodeSplit, MotionSet, TextEmbeddingCache, UtteranceSet
@@ -129,7 +130,21 @@ def _train_code_stage(kind: str, sources: TrainingSources, options: RunOptions, 
         _start_from_listener(stage, options.out_dir, context)
     if config.condition.listener:
         stage.model.condition.freeze_listener(dropout=config.condition.listener_dropout)
+    if not config.condition.train_audio_encoder:
+        _freeze_audio_encoder(kind, stage, options)
     return run_stage(stage, options.out_dir / kind, context, stop_at=options.stop_at, progress=options.progress)
+
+
+def _freeze_audio_encoder(kind: str, stage: CodeStage, options: RunOptions) -> None:
+    """Hold the stage's audio encoder as it starts (condition.train_audio_encoder = false), which must
+    be trained: from a model, the run's generator or a listener that holds it."""
+    condition, config = stage.model.condition, options.config.condition
+    trained = (options.init_from is not None or (kind != "generator" and config.init_from_generator)
+               or (config.listener and "audio" in condition.listener_parts()))  # fmt: skip
+    if not trained:
+        raise ConfigError(f"{kind}: condition.train_audio_encoder = false would freeze an untrained audio encoder; "
+                          "start from a trained model (--init-from MODEL)")
+    condition.freeze_audio_encoder()
 
 
 def _main_rank_first(context: RunContext, load: Callable[[], T]) -> T:
