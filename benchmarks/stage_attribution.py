@@ -84,14 +84,15 @@ class StageRun:
         variants = {"real": features, "reconstructed": decode(codes), "real base layer": decode(codes[..., :1]),
                     "real base + residual": decode(completed), "generated base layer": decode(generated[..., :1]),
                     "generated": decode(generated)}  # fmt: skip
+        tokens = self.masked.encode_condition(cond)  # the instruction, once for both probes below
         habits = (repeat_rate(codes[0, :, 0]), repeat_rate(generated[0, :, 0]),
-                  *self._copy_probabilities(codes[..., 0], lengths, cond))
-        return variants, self._one_pass_fit(codes[..., 0], lengths, cond), habits
+                  *self._copy_probabilities(codes[..., 0], lengths, tokens))
+        return variants, self._one_pass_fit(codes[..., 0], lengths, tokens), habits
 
-    def _copy_probabilities(self, base: torch.Tensor, lengths: torch.Tensor, cond) -> tuple[float, float]:
+    def _copy_probabilities(self, base: torch.Tensor, lengths: torch.Tensor,
+                            tokens: torch.Tensor) -> tuple[float, float]:
         """Mean probability of a masked position's left neighbour's code: with that code (mid-clip) the
         only one shown, and with every other code shown (the odd positions masked)."""
-        tokens = self.masked.encode_condition(cond)
         middle = (base.shape[1] - 1) // 2
         lone = torch.full_like(base, self.masked.mask_id)
         lone[0, middle] = base[0, middle]
@@ -102,10 +103,10 @@ class StageRun:
         probs = self.masked.logits(alternate, lengths, tokens).softmax(-1)[0]
         return float(lone_copy), float(probs[odd, base[0, odd - 1]].mean())
 
-    def _one_pass_fit(self, base: torch.Tensor, lengths: torch.Tensor, cond) -> tuple[float, float]:
+    def _one_pass_fit(self, base: torch.Tensor, lengths: torch.Tensor, tokens: torch.Tensor) -> tuple[float, float]:
         """Accuracy and mean NLL of the masked transformer's guess of every base code at once."""
         masked = torch.full_like(base, self.masked.mask_id)
-        log_probs = self.masked.logits(masked, lengths, self.masked.encode_condition(cond)).log_softmax(-1)[0]
+        log_probs = self.masked.logits(masked, lengths, tokens).log_softmax(-1)[0]
         target = base[0]
         picked = log_probs[torch.arange(len(target)), target]
         return float((log_probs.argmax(-1) == target).float().mean()), float(-picked.mean())
