@@ -15,7 +15,7 @@ from saymotion.models.conditioning import ConditionBatch, ConditionEncoder, Spee
 from saymotion.models.guidance import GuidedCondition, combine_guidance, single_guidance
 from saymotion.models.masked_transformer import MaskedTransformer, cosine_schedule
 from saymotion.models.residual_transformer import ResidualTransformer
-from saymotion.models.sampling import sample_codes, top_k_filter
+from saymotion.models.sampling import choice_scores, penalise_neighbour_repeats, sample_codes, top_k_filter
 from saymotion.models.tokenizer import EMACodebook, MotionTokenizer, ResidualVQ
 
 AUDIO_DIM = 12
@@ -314,6 +314,26 @@ def test_top_k_and_greedy_sampling():
     assert set(draws.tolist()) == {1, 3}
 
 
+def test_repeat_penalty_lowers_only_decoded_neighbours_codes_once_each():
+    logits = torch.zeros(1, 5, 6)
+    mask, pad = 6, 7
+    codes = torch.tensor([[2, mask, 2, mask, pad]])
+    lowered = penalise_neighbour_repeats(logits, codes, 1.5)
+    expected = torch.zeros(1, 5, 6)
+    expected[0, 1, 2] = expected[0, 3, 2] = -1.5  # both neighbours hold 2: lowered once, not twice
+    torch.testing.assert_close(lowered, expected)
+    assert torch.equal(penalise_neighbour_repeats(logits, codes, 0.0), logits)
+
+
+def test_choice_noise_shuffles_early_choices_and_fades_by_the_last_iteration():
+    confidence = torch.linspace(0.05, 0.95, 10)[None].repeat(200, 1)
+    torch.testing.assert_close(choice_scores(confidence, 0.0, 0.1, None), confidence.log())
+    torch.testing.assert_close(choice_scores(confidence, 4.5, 1.0, torch.Generator().manual_seed(0)), confidence.log())
+    noisy = choice_scores(confidence, 4.5, 0.1, torch.Generator().manual_seed(0))
+    least_sure = noisy.argmin(1)
+    assert len(set(least_sure.tolist())) > 5  # not always position 0, the least confident
+
+
 def test_guidance_formulas():
     uncond, audio, both = torch.tensor([1.0]), torch.tensor([2.0]), torch.tensor([4.0])
     assert single_guidance(uncond, audio, 3.0).item() == 4 * 2 - 3 * 1
@@ -366,6 +386,24 @@ def test_maskgit_decoding_follows_the_cosine_schedule_and_is_seeded():
     assert torch.equal(codes, again)
     other = model.generate(lengths, cond, generator=torch.Generator().manual_seed(8), **kwargs)
     assert not torch.equal(codes, other)
+
+
+def test_repeat_penalty_cuts_the_stutter_of_a_model_that_favours_one_code():
+    torch.manual_seed(0)
+    model = MaskedTransformer(MaskedTransformerConfig(**TINY_TRANSFORMER), TINY_CONDITION, 20, 12, AUDIO_DIM, TEXT_DIM).eval()
+    with torch.no_grad():
+        model.head.bias[3] += 4.0  # code 3 about e^4 times as likely as any other
+    lengths, cond = torch.tensor([12] * 3), condition_batch()
+    kwargs = dict(iterations=5, temperature=1.0, top_k=0, audio_scale=2.0, text_scale=1.0)
+
+    def repeats(**extra) -> float:
+        codes = model.generate(lengths, cond, generator=torch.Generator().manual_seed(0), **kwargs, **extra)
+        return (codes[:, 1:] == codes[:, :-1]).float().mean().item()
+
+    plain = repeats()
+    assert plain > 0.3
+    assert repeats(repeat_penalty=6.0) < plain / 2
+    assert repeats(choice_noise=4.5) != plain  # the noise changes which codes are kept
 
 
 def test_residual_transformer_sums_lower_layers_and_keeps_the_base_layer():

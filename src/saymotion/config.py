@@ -178,6 +178,12 @@ class SampleConfig:
     guidance_text: float = 4.0
     guidance_residual: float = 4.0
     residual_temperature: float = 1.0
+    # Logit taken from a masked position's copy of an already decoded neighbour's base code:
+    # generated base codes repeat far more than real ones (benchmarks/stage_attribution.py).
+    repeat_penalty: float = 0.0
+    # MaskGIT's choice temperature: Gumbel noise on the confidence that picks which new codes stay,
+    # annealed to 0 over the iterations, so the first ones kept are not all the safest codes.
+    choice_noise: float = 0.0
 
 
 @dataclass
@@ -240,6 +246,8 @@ def check_sampling(sample: SampleConfig) -> None:
     """Sampling settings, from a config file or changed later (`override_sampling`, `Pipeline.generate`)."""
     if sample.iterations < 1 or sample.top_k < 0:
         raise ConfigError("sample.iterations must be at least 1 and sample.top_k at least 0")
+    if sample.repeat_penalty < 0 or sample.choice_noise < 0:
+        raise ConfigError("sample.repeat_penalty and sample.choice_noise must be at least 0")
     for name in ("guidance_audio", "guidance_text", "guidance_residual"):
         value = getattr(sample, name)
         if not 0.0 <= value <= MAX_GUIDANCE:

@@ -229,7 +229,8 @@ def inpaint_residual(
 
 def masked_sampling(sample: SampleConfig) -> dict:
     return dict(iterations=sample.iterations, temperature=sample.temperature, top_k=sample.top_k,
-                audio_scale=sample.guidance_audio, text_scale=sample.guidance_text)
+                audio_scale=sample.guidance_audio, text_scale=sample.guidance_text,
+                repeat_penalty=sample.repeat_penalty, choice_noise=sample.choice_noise)
 
 
 def residual_sampling(sample: SampleConfig) -> dict:

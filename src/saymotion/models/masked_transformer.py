@@ -19,7 +19,7 @@ from saymotion.config import ConditionConfig, MaskedTransformerConfig
 from saymotion.models.common import padding_mask, transformer_encoder
 from saymotion.models.conditioning import TEXT_EMBEDDING_DIM, ConditionBatch, ConditionEncoder
 from saymotion.models.guidance import GuidedCondition
-from saymotion.models.sampling import sample_codes
+from saymotion.models.sampling import choice_scores, penalise_neighbour_repeats, sample_codes
 
 # Of the positions chosen for prediction, BERT-style: most become [MASK], some get a random code
 # (so the model cannot trust every visible code) and some stay as they are.
@@ -113,6 +113,8 @@ class MaskedTransformer(nn.Module):
         top_k: int,
         audio_scale: float,
         text_scale: float,
+        repeat_penalty: float = 0.0,
+        choice_noise: float = 0.0,
         generator: torch.Generator | None = None,
         known: torch.Tensor | None = None,
         mix: torch.Tensor | None = None,
@@ -122,7 +124,7 @@ class MaskedTransformer(nn.Module):
         `known` (B, max(lengths)) starts decoding from given codes: only its mask_id positions are
         generated, the rest stay and are seen as context (inpainting). With `mix` (K, B, N) `cond`
         holds K conditions per sequence (K * B rows, condition-major) whose guided logits are mixed
-        per position with those weights."""
+        per position with those weights. `repeat_penalty` and `choice_noise` are SampleConfig's."""
         guided = GuidedCondition.build(cond, audio_scale, text_scale)
         cond_tokens = self.encode_condition(guided.batch)
         copies = condition_count(mix)
@@ -133,6 +135,7 @@ class MaskedTransformer(nn.Module):
         for step in range(iterations):
             inputs, input_lengths = guided.repeat(codes.repeat(copies, 1)), guided.repeat(lengths.repeat(copies))
             logits = mix_conditions(guided.combine(self.logits(inputs, input_lengths, cond_tokens)), mix)
+            logits = penalise_neighbour_repeats(logits, codes, repeat_penalty)
             sampled, confidence = sample_codes(logits, temperature, top_k, generator)
             masked = codes == self.mask_id
             codes = torch.where(masked, sampled, codes)
@@ -141,7 +144,7 @@ class MaskedTransformer(nn.Module):
                 break
             # Codes fixed in earlier iterations (or given) are never re-masked; among the new ones the
             # least confident are masked again.
-            confidence = confidence.masked_fill(~masked, float("inf"))
-            rank = confidence.argsort(1).argsort(1)
+            scores = choice_scores(confidence, choice_noise, (step + 1) / iterations, generator)
+            rank = scores.masked_fill(~masked, float("inf")).argsort(1).argsort(1)
             codes = codes.masked_fill(rank < remaining[:, None], self.mask_id)
         return codes

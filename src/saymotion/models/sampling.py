@@ -27,3 +27,31 @@ def sample_codes(
         flat = probs.reshape(-1, probs.shape[-1])
         codes = torch.multinomial(flat, 1, generator=generator).reshape(probs.shape[:-1])
     return codes, probs.gather(-1, codes[..., None])[..., 0]
+
+
+def penalise_neighbour_repeats(logits: torch.Tensor, codes: torch.Tensor, penalty: float) -> torch.Tensor:
+    """Logits (B, N, C) lowered by `penalty` at the codes of each position's decoded neighbours.
+    `codes` (B, N) holds ids >= C (mask, pad) where nothing is decoded yet; those count as no neighbour."""
+    if penalty <= 0:
+        return logits
+    num_codes = logits.shape[-1]
+    edge = codes.new_full(codes[:, :1].shape, num_codes)
+    neighbours = (torch.cat([edge, codes[:, :-1]], 1), torch.cat([codes[:, 1:], edge], 1))
+    lowered = torch.zeros_like(logits)
+    for neighbour in neighbours:
+        decoded = neighbour < num_codes
+        lowered.scatter_add_(-1, neighbour.clamp(max=num_codes - 1)[..., None], decoded[..., None].to(logits.dtype))
+    return logits - penalty * lowered.clamp(max=1)
+
+
+def choice_scores(
+    confidence: torch.Tensor, noise: float, progress: float, generator: torch.Generator | None
+) -> torch.Tensor:
+    """MaskGIT's choice: log confidence plus Gumbel noise scaled by `noise * (1 - progress)`,
+    so early iterations keep a random spread of codes and the last ones keep the surest."""
+    scores = confidence.clamp(min=1e-20).log()
+    scale = noise * (1.0 - progress)
+    if scale <= 0:
+        return scores
+    uniform = torch.rand(confidence.shape, generator=generator, device=confidence.device)
+    return scores - scale * (-uniform.clamp(min=1e-20).log()).log()
