@@ -143,7 +143,7 @@ class MaskedTransformer(nn.Module):
             if step == iterations - 1 or not bool((remaining > 0).any()):
                 break
             # Codes fixed in earlier iterations (or given) are never re-masked; among the new ones the
-            # least confident are masked again.
+            # least confident (plus the choice noise, if any) are masked again.
             scores = choice_scores(confidence, choice_noise, (step + 1) / iterations, generator)
             rank = scores.masked_fill(~masked, float("inf")).argsort(1).argsort(1)
             codes = codes.masked_fill(rank < remaining[:, None], self.mask_id)
