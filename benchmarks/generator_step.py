@@ -27,8 +27,7 @@ from saymotion.models.common import frame_pool
 from saymotion.models.conditioning import ConditionBatch, listen
 from saymotion.models.minilm import TEXT_EMBEDDING_DIM
 from saymotion.skeleton import TARGET_FPS
-
-SPEECH_FRAMES_PER_S = 50  # the speech encoders' frame rate
+from saymotion.speech.encoders import WhisperEncoder
 
 
 def seconds_per_call(work: Callable[[], None], repeats: int) -> float:
@@ -43,7 +42,7 @@ def random_batch(batch: int, seconds: float, audio_dim: int, rng: np.random.Gene
     def vectors(shape: tuple[int, ...]) -> list[np.ndarray]:
         return [rng.standard_normal(shape).astype(np.float32) for _ in range(batch)]
 
-    frames = int(seconds * SPEECH_FRAMES_PER_S)
+    frames = int(seconds * WhisperEncoder.frame_rate)
     return ConditionBatch.from_arrays(vectors((frames, audio_dim)), vectors((TEXT_EMBEDDING_DIM,)), audio_dim,
                                       spoken_text=vectors((TEXT_EMBEDDING_DIM,)))  # fmt: skip
 
