@@ -509,6 +509,33 @@ def test_a_model_fine_tuned_to_hear_through_a_frame_reader_keeps_its_weights_and
     assert np.isfinite(MotionGenerator.load(out).generate(text="wave", seconds=2.0, seed=1).joints[0]).all()
 
 
+def test_a_residual_fine_tuned_alone_keeps_the_condition_encoder_it_starts_from(prepared: Path, speech: Path,
+                                                                                listener_run: Path, tmp_path: Path):
+    # A run folder with neither generator nor listener: the started-from model brings its own
+    # condition encoder (listener included), which stays frozen while the rest trains.
+    model = tmp_path / "model"
+    assert cli_main(["train", "export", "--run", str(listener_run), "--out", str(model)]) == 0
+    tune = [*data_args(prepared, speech), "--out", str(tmp_path / "tune"), *LISTENER, "--tokenizer", str(model / "tokenizer.pt")]
+    assert train_cli("residual", *tune) == 2  # nothing to start the condition from
+    assert train_cli("residual", *tune, "--residual-run", str(model)) == 2  # an option of export only
+    assert train_cli("residual", *tune, "--init-from", str(model), "--set", "train.residual.lr=0.01") == 0
+    before = load_checkpoint(model / "residual.pt")
+    after = load_checkpoint(tmp_path / "tune" / "residual" / "model.pt")
+    listener = load_checkpoint(listener_run / "listener" / "model.pt").model.state_dict()
+    weights = after.model.state_dict()
+    assert after.started_from == before.id
+    assert all(torch.equal(weights[f"condition.{name}"], value) for name, value in listener.items())
+    assert not torch.equal(weights["head_weight"], before.model.state_dict()["head_weight"])
+
+    # Exported beside the generator and length predictor it was fine-tuned for, with its own logs.
+    out = tmp_path / "tuned"
+    assert cli_main(["train", "export", "--run", str(model), "--residual-run", str(tmp_path / "tune"), "--out", str(out)]) == 0
+    assert load_checkpoint(out / "residual.pt").id == after.id
+    assert all(load_checkpoint(out / f"{kind}.pt").id == load_checkpoint(model / f"{kind}.pt").id for kind in ("generator", "length"))
+    assert (out / "logs" / "residual-train.csv").read_text() == (tmp_path / "tune" / "residual" / "train.csv").read_text()
+    assert (out / "logs" / "generator-train.csv").read_text() == (model / "logs" / "generator-train.csv").read_text()
+
+
 def test_a_generator_fine_tuned_with_its_audio_encoder_frozen_keeps_that_encoder_and_trains_the_rest(
         prepared: Path, speech: Path, listener_run: Path, tmp_path: Path, capsys):
     model = tmp_path / "model"

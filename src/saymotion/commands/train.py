@@ -9,6 +9,8 @@ from pathlib import Path
 from saymotion import settings
 
 STAGE_CHOICES = ("tokenizer", "listener", "generator", "residual", "length", "all", "export")
+# The stages export can take from runs of their own, with what each one is.
+STAGE_RUN_KINDS = {"generator": "generator", "residual": "residual transformer", "length": "length predictor"}
 
 DESCRIPTION = """\
 Train one stage, or all of them in order, into a run folder (the listener stage runs only when
@@ -48,8 +50,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument("--run", type=Path, help="export: the run folder (or exported model folder) to export")
     parser.add_argument("--half", action="store_true", help="export: store weights as fp16 (half the size)")
-    parser.add_argument("--generator-run", type=Path, metavar="RUN",
-                        help="export: take the generator from this run instead (e.g. one fine-tuned with --init-from)")
+    for kind, name in STAGE_RUN_KINDS.items():
+        parser.add_argument(f"--{kind}-run", type=Path, metavar="RUN",
+                            help=f"export: take the {name} from this run instead (e.g. one fine-tuned with --init-from)")
     parser.add_argument("--listener-run", type=Path, metavar="RUN",
                         help="export: give the generator the meaning head of this run's listener "
                              "(trained with condition.meaning_layers > 0)")
@@ -61,11 +64,17 @@ def run(args: argparse.Namespace) -> int:
 
     if args.stage == "export":
         return _export(args)
-    if args.run or args.half or args.listener_run or args.generator_run:
-        raise SaymotionError("--run, --half, --generator-run and --listener-run are options of `saymotion train export`")
+    if args.run or args.half or args.listener_run or _stage_runs(args):
+        raise SaymotionError("--run, --half, --generator-run, --residual-run, --length-run and --listener-run "
+                             "are options of `saymotion train export`")
     if args.init_from and args.stage in ("tokenizer", "listener"):
         raise SaymotionError(f"--init-from applies to the generator, residual and length stages, not the {args.stage}")
     return _train(args)
+
+
+def _stage_runs(args: argparse.Namespace) -> dict[str, Path]:
+    """The stages that export takes from runs of their own: --generator-run, --residual-run, --length-run."""
+    return {kind: getattr(args, f"{kind}_run").resolve() for kind in STAGE_RUN_KINDS if getattr(args, f"{kind}_run")}
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -76,7 +85,7 @@ def _export(args: argparse.Namespace) -> int:
         raise SaymotionError("export needs --run RUN (a finished run or an exported model) and --out DIR")
     paths = export_model(args.run.resolve(), args.out.resolve(), half=args.half, sample_overrides=args.set,
                          listener_run=args.listener_run.resolve() if args.listener_run else None,
-                         generator_run=args.generator_run.resolve() if args.generator_run else None)
+                         stage_runs=_stage_runs(args))
     total = sum(path.stat().st_size for path in paths.values())
     print(f"exported {len(paths)} models to {args.out} ({total / 1e6:.1f} MB)")
     return 0

@@ -17,7 +17,7 @@ import dataclasses
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence, TypeVar
+from typing import Callable, Mapping, Sequence, TypeVar
 
 import numpy as np
 import torch
@@ -121,10 +121,12 @@ def _train_code_stage(kind: str, sources: TrainingSources, options: RunOptions, 
     splits = _main_rank_first(context, lambda: _code_stage_data(config, sources, tokenizer, options.out_dir, context))
     _report_coverage(kind, splits["train"].conditions, context)
     stage = CodeStage(kind, config, tokenizer, splits["train"], splits["val"], context.device)
+    # A model started from (--init-from) brings its own condition encoder, and the generator's
+    # already holds the listener's weights; only a missing frame reader comes from the run's listener.
     if options.init_from is not None:
-        _start_from_model(stage, options.init_from, context)
-    # The generator's condition encoder already holds the listener's weights.
-    if kind != "generator" and config.condition.init_from_generator:
+        if _start_from_model(stage, options.init_from, context):
+            _start_from_listener(stage, options.out_dir, context)
+    elif kind != "generator" and config.condition.init_from_generator:
         _start_condition_from_generator(stage, options.out_dir, context)
     elif config.condition.listener:
         _start_from_listener(stage, options.out_dir, context)
@@ -157,11 +159,11 @@ def _main_rank_first(context: RunContext, load: Callable[[], T]) -> T:
     return result
 
 
-def _start_from_model(stage: CodeStage, model_dir: Path, context: RunContext) -> None:
+def _start_from_model(stage: CodeStage, model_dir: Path, context: RunContext) -> bool:
     """Start a code stage from the weights of the same kind in `model_dir` (fine-tuning; a resumed
     stage then loads its own weights over them). Only a frame reader may be missing, which the
     run's listener fills next: that is how a model trained with another listener learns to hear
-    through a frame-reading one."""
+    through a frame-reading one. Returns whether it was missing."""
     path = model_file(model_dir, stage.kind)
     start = load_checkpoint(path, stage.kind, context.device)
     try:
@@ -171,17 +173,19 @@ def _start_from_model(stage: CodeStage, model_dir: Path, context: RunContext) ->
     if start.dims != stage.dims:
         raise DataError(f"--init-from: {path} was trained on other data sizes ({start.dims} against {stage.dims})")
     condition = stage.config.condition
-    load_weights_but_frame_reader(stage.model, start.model.state_dict(), f"--init-from: {path}",
-                                  frame_reader_follows=condition.listener and condition.meaning_layers > 0)
+    missing_frame_reader = load_weights_but_frame_reader(
+        stage.model, start.model.state_dict(), f"--init-from: {path}",
+        frame_reader_follows=condition.listener and condition.meaning_layers > 0)
     stage.started_from = start.id
     if context.is_main:
         print(f"{stage.kind}: starts from the weights of {path} (step {start.step})", flush=True)
+    return missing_frame_reader
 
 
 def load_weights_but_frame_reader(model: nn.Module, state_dict: dict[str, torch.Tensor], what: str, *,
-                                  frame_reader_follows: bool) -> None:
+                                  frame_reader_follows: bool) -> bool:
     """Load `state_dict` into `model`; with `frame_reader_follows`, the weights of a listener's frame
-    reader may be missing (a listener loaded next brings them), nothing else."""
+    reader may be missing (a listener loaded next brings them), nothing else. Returns whether they were."""
     try:
         missing, unexpected = model.load_state_dict(state_dict, strict=False)
     except RuntimeError as error:  # sizes differ
@@ -190,6 +194,7 @@ def load_weights_but_frame_reader(model: nn.Module, state_dict: dict[str, torch.
     stray = [name for name in missing if not (frame_reader_follows and name.startswith(FRAME_READER_PREFIX))]
     if unexpected or stray:
         raise DataError(f"{what}: the weights do not fit this model's settings")
+    return bool(missing)
 
 
 def _start_from_listener(stage: CodeStage, out_dir: Path, context: RunContext) -> None:
@@ -268,18 +273,19 @@ def _report_coverage(kind: str, conditions: ClipConditions, context: RunContext)
 
 
 def export_model(run_dir: Path, out_dir: Path, half: bool, sample_overrides: Sequence[str] = (),
-                 listener_run: Path | None = None, generator_run: Path | None = None) -> dict[str, Path]:
+                 listener_run: Path | None = None, stage_runs: Mapping[str, Path] | None = None) -> dict[str, Path]:
     """Copy the finished models of a run (or of an exported model folder) into `out_dir` as
     <kind>.pt without training state (fp16 weights with `half`), checking they belong together;
     `sample.KEY=VALUE` overrides set the sampling settings they ship with (chosen on the val split:
-    benchmarks/sampling_sweep.py); `generator_run` supplies the generator instead (one fine-tuned
-    with `saymotion train generator --init-from`); `listener_run` gives the generator the meaning
-    head of that run's listener. The generator alone decides which motion is made; the residual
-    transformer and length predictor keep the listener they were trained with (a frame reader in all
-    three would take the shipped model over 40 MB)."""
+    benchmarks/sampling_sweep.py); `stage_runs` supplies some stages' models from other runs instead
+    (ones fine-tuned with `saymotion train STAGE --init-from`; a generator's run also supplies the
+    listener's logs); `listener_run` gives the generator the meaning head of that run's listener.
+    The generator alone decides which motion is made; the residual transformer and length predictor
+    keep the listener they were trained with (a frame reader in all three would take the shipped
+    model over 40 MB)."""
+    stage_runs = dict(stage_runs or {})
     files = model_files(run_dir)
-    if generator_run is not None:
-        files["generator"] = model_file(generator_run, "generator")
+    files.update({kind: model_file(folder, kind) for kind, folder in stage_runs.items()})
     checkpoints = {kind: load_checkpoint(path, kind) for kind, path in files.items()}
     check_same_tokenizer(checkpoints)
     if listener_run is not None:
@@ -292,9 +298,9 @@ def export_model(run_dir: Path, out_dir: Path, half: bool, sample_overrides: Seq
         paths[kind] = exported_file(out_dir, kind)
         save_checkpoint(paths[kind], checkpoint, half=half, resumable=False)
     write_json(out_dir / "config.json", exported_config(checkpoints))
-    sources = {kind: run_dir for kind in TRAINING_STAGES}
-    if generator_run is not None:
-        sources.update(generator=generator_run, listener=generator_run)
+    sources = {kind: run_dir for kind in TRAINING_STAGES} | stage_runs
+    if "generator" in stage_runs:
+        sources["listener"] = stage_runs["generator"]
     if listener_run is not None:
         sources["listener"] = listener_run
     _copy_logs(sources, out_dir / "logs")
