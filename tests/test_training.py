@@ -509,8 +509,8 @@ def test_a_model_fine_tuned_to_hear_through_a_frame_reader_keeps_its_weights_and
     assert np.isfinite(MotionGenerator.load(out).generate(text="wave", seconds=2.0, seed=1).joints[0]).all()
 
 
-def test_a_residual_fine_tuned_alone_keeps_the_condition_encoder_it_starts_from(prepared: Path, speech: Path,
-                                                                                listener_run: Path, tmp_path: Path):
+def test_a_residual_fine_tuned_alone_keeps_its_starting_condition_encoder_and_resumes(prepared: Path, speech: Path,
+                                                                                    listener_run: Path, tmp_path: Path):
     # A run folder with neither generator nor listener: the started-from model brings its own
     # condition encoder (listener included), which stays frozen while the rest trains.
     model = tmp_path / "model"
@@ -518,9 +518,21 @@ def test_a_residual_fine_tuned_alone_keeps_the_condition_encoder_it_starts_from(
     tune = [*data_args(prepared, speech), "--out", str(tmp_path / "tune"), *LISTENER, "--tokenizer", str(model / "tokenizer.pt")]
     assert train_cli("residual", *tune) == 2  # nothing to start the condition from
     assert train_cli("residual", *tune, "--residual-run", str(model)) == 2  # an option of export only
-    assert train_cli("residual", *tune, "--init-from", str(model), "--set", "train.residual.lr=0.01") == 0
+    # Interrupted, it resumes when the same command runs again.
+    fine_tune = [*tune, "--init-from", str(model), "--set", "train.residual.lr=0.01"]
+    assert train_cli("residual", *fine_tune, "--stop-at", "2") == 0
+    assert not (tmp_path / "tune" / "residual" / "model.pt").exists()
+    first_steps = (tmp_path / "tune" / "residual" / "train.csv").read_text()  # their timings: kept only if resumed
+    assert train_cli("residual", *fine_tune) == 0
     before = load_checkpoint(model / "residual.pt")
     after = load_checkpoint(tmp_path / "tune" / "residual" / "model.pt")
+    log = (tmp_path / "tune" / "residual" / "train.csv").read_text().splitlines()
+    assert [row.split(",")[0] for row in log] == ["step", "1", "2", "3", "4"] and after.step == 4
+    assert "\n".join(log[:3]) + "\n" == first_steps
+    straight = [arg if arg != str(tmp_path / "tune") else str(tmp_path / "straight") for arg in fine_tune]
+    assert train_cli("residual", *straight) == 0  # the same, uninterrupted
+    uninterrupted = load_checkpoint(tmp_path / "straight" / "residual" / "model.pt").model.state_dict()
+    assert all(torch.equal(value, uninterrupted[name]) for name, value in after.model.state_dict().items())
     listener = load_checkpoint(listener_run / "listener" / "model.pt").model.state_dict()
     weights = after.model.state_dict()
     assert after.started_from == before.id
