@@ -473,7 +473,8 @@ def test_a_model_fine_tuned_to_hear_through_a_frame_reader_keeps_its_weights_and
     from saymotion.generate import MotionGenerator
 
     model = tmp_path / "model"
-    assert cli_main(["train", "export", "--run", str(listener_run), "--out", str(model)]) == 0
+    chosen = ["--set", "sample.top_k=7", "--set", "sample.guidance_audio=1.5"]  # as if chosen on val
+    assert cli_main(["train", "export", "--run", str(listener_run), "--out", str(model), *chosen]) == 0
     base = {kind: load_checkpoint(model / f"{kind}.pt") for kind in ("generator", "residual", "length")}
     tune = tmp_path / "tune"
     common = [*data_args(prepared, speech), "--out", str(tune), *LISTENER, "--set", "condition.meaning_layers=1"]
@@ -504,6 +505,11 @@ def test_a_model_fine_tuned_to_hear_through_a_frame_reader_keeps_its_weights_and
     assert cli_main(["train", "export", "--run", str(model), "--generator-run", str(tune), "--out", str(out)]) == 0
     assert load_checkpoint(out / "generator.pt").id == tuned.id
     assert all(load_checkpoint(out / f"{kind}.pt").id == base[kind].id for kind in ("residual", "length"))
+    # The model's chosen sampling settings, not the fine-tuning run's defaults.
+    assert tuned.config.sample.top_k != 7
+    assert all(load_checkpoint(out / f"{kind}.pt").config.sample == base["generator"].config.sample
+               for kind in ("generator", "residual", "length"))
+    assert fileio.read_json(out / "config.json")["sample"]["top_k"] == 7
     for kind, source in (("generator", tune / "generator"), ("listener", tune / "listener"), ("residual", listener_run / "residual")):
         assert (out / "logs" / f"{kind}-train.csv").read_text() == (source / "train.csv").read_text(), kind
     assert np.isfinite(MotionGenerator.load(out).generate(text="wave", seconds=2.0, seed=1).joints[0]).all()

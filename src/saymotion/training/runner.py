@@ -276,24 +276,25 @@ def export_model(run_dir: Path, out_dir: Path, half: bool, sample_overrides: Seq
                  listener_run: Path | None = None, stage_runs: Mapping[str, Path] | None = None) -> dict[str, Path]:
     """Copy the finished models of a run (or of an exported model folder) into `out_dir` as
     <kind>.pt without training state (fp16 weights with `half`), checking they belong together;
-    `sample.KEY=VALUE` overrides set the sampling settings they ship with (chosen on the val split:
-    benchmarks/sampling_sweep.py); `stage_runs` supplies some stages' models from other runs instead
-    (ones fine-tuned with `saymotion train STAGE --init-from`; a generator's run also supplies the
-    listener's logs); `listener_run` gives the generator the meaning head of that run's listener.
+    every model ships with the sampling settings of `run_dir`'s generator, changed by the
+    `sample.KEY=VALUE` overrides (chosen on the val split: benchmarks/sampling_sweep.py);
+    `stage_runs` supplies some stages' models from other runs instead (ones fine-tuned with
+    `saymotion train STAGE --init-from`; a generator's run also supplies the listener's logs), never
+    their sampling settings, which are their run config's defaults rather than the ones chosen for
+    the model; `listener_run` gives the generator the meaning head of that run's listener.
     The generator alone decides which motion is made; the residual transformer and length predictor
     keep the listener they were trained with (a frame reader in all three would take the shipped
     model over 40 MB)."""
     stage_runs = dict(stage_runs or {})
-    files = model_files(run_dir)
-    files.update({kind: model_file(folder, kind) for kind, folder in stage_runs.items()})
-    checkpoints = {kind: load_checkpoint(path, kind) for kind, path in files.items()}
+    checkpoints = {kind: load_checkpoint(path, kind) for kind, path in model_files(run_dir).items()}
+    sample = override_sampling(checkpoints["generator"].config.sample, sample_overrides)
+    checkpoints.update({kind: load_checkpoint(model_file(folder, kind), kind) for kind, folder in stage_runs.items()})
     check_same_tokenizer(checkpoints)
     if listener_run is not None:
         listener = load_checkpoint(run_file(listener_run, "listener"), "listener")
         checkpoints["generator"] = with_listener(checkpoints["generator"], listener)
     paths = {}
     for kind, checkpoint in checkpoints.items():
-        sample = override_sampling(checkpoint.config.sample, sample_overrides)
         checkpoint.config = dataclasses.replace(checkpoint.config, sample=sample)
         paths[kind] = exported_file(out_dir, kind)
         save_checkpoint(paths[kind], checkpoint, half=half, resumable=False)
