@@ -298,3 +298,28 @@ def test_eval_train_rejects_missing_data_in_one_line(tmp_path, capsys):
     assert eval_cli("train", "--data", str(tmp_path / "nothing"), "--out", str(tmp_path / "ev")) == 2
     error = capsys.readouterr().err.strip()
     assert "prepared dataset not found" in error and len(error.splitlines()) == 1
+
+
+def test_step_commands_are_evaluated_apart_from_speech_and_text(tmp_path):
+    from synthetic import make_speech_corpus
+
+    from saymotion.errors import SaymotionError
+    from saymotion.training.sources import SpeechCorpus
+
+    prepared = make_prepared_dataset(tmp_path / "prepared")
+    rows = list(fileio.read_jsonl(prepared / "descriptions.jsonl"))
+    val_oral = [row for row in rows if row["split"] == "val" and row["kind"] == "oral"]
+    stepped = val_oral[: len(val_oral) // 2]  # half the val clips get a step command
+    steps = [dict(row, id=f"{row['id']}:step", text=f"Then {row['text']}", template="step/then") for row in stepped]
+    fileio.write_jsonl(prepared / "descriptions.jsonl", rows + steps)
+    dataset = PreparedDataset(prepared)
+    speech = SpeechCorpus(make_speech_corpus(tmp_path / "speech", prepared), "whisper-base")
+
+    expected = {row["clip"]: [row["text"]] for row in steps}
+    for condition in (p.TEXT, p.AUDIO):
+        clips = p.test_clips(dataset, "val", condition, speech, p.STEP_COMMANDS)
+        assert {clip.id: [i.text for i in clip.instructions] for clip in clips} == expected, condition
+        every = p.test_clips(dataset, "val", condition, speech)  # all oral instructions, step commands among them
+        assert len(every) > len(clips) and sum(len(clip.instructions) for clip in every) == len(val_oral) + len(steps)
+    with pytest.raises(SaymotionError, match="no step-command instructions for the test split"):
+        p.test_clips(dataset, "test", p.TEXT, None, p.STEP_COMMANDS)

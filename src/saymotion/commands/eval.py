@@ -54,6 +54,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--data", type=Path, help="prepared dataset (default: the model's data.prepared_dir)")
     run.add_argument("--speech", type=Path, help="speech corpus with cached features (default: the model's data.speech_dir)")
     run.add_argument("--predicted-length", action="store_true", help="let the model predict lengths instead of using the clips'")
+    run.add_argument("--instructions", choices=("oral", "steps"), default="oral",
+                     help="the oral instructions, or only the step commands a multi-step recording is cut into "
+                          "(train and val clips have them) (default: %(default)s)")  # fmt: skip
     run.add_argument("--seed", type=int, default=0, help="seed of the repetitions (default: %(default)s)")
     add_machine_options(run)
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -108,7 +111,8 @@ def run_evaluation(args: argparse.Namespace) -> int:
     protocol = p.protocol_from_options(args.quick, args.reps, args.mm_conditions)
     device = start_torch(args)
     request = p.EvaluationRequest(args.checkpoint, args.evaluator, args.condition, protocol, args.split, args.data,
-                                  args.speech, args.predicted_length, args.seed, args.threads or 0, tuple(args.set))  # fmt: skip
+                                  args.speech, args.predicted_length, args.seed, args.threads or 0, tuple(args.set),
+                                  args.instructions)  # fmt: skip
     report = p.run_evaluation(request, device, progress=not args.no_progress)
     write_json(args.out, report)
     for row in ("generated", "real"):

@@ -55,6 +55,11 @@ from saymotion.training.sources import SpeechCorpus
 AUDIO, TEXT, BOTH, CASCADE = "audio", "text", "both", "cascade"
 CONDITIONS = (AUDIO, TEXT, BOTH, CASCADE)
 INSTRUCTION_KIND = "oral"
+# Which oral instructions: all, or only the short step commands a multi-step recording is cut into
+# ("Then bow."; train and val clips have them, test clips none), which Table 3 cannot see.
+ALL_ORAL, STEP_COMMANDS = "oral", "steps"
+INSTRUCTION_SETS = (ALL_ORAL, STEP_COMMANDS)
+STEP_TEMPLATE_PREFIX = "step/"  # descriptions.grammar.STEP_FRAMES
 GENERATION_BATCH = 32  # instructions sampled together: batching, not the protocol, sets the speed
 Item = TypeVar("Item")
 
@@ -112,18 +117,24 @@ class TestClip:
     instructions: tuple[Instruction, ...]
 
 
-def test_clips(dataset: PreparedDataset, split: str, condition: str, speech: SpeechCorpus | None) -> list[TestClip]:
-    """The split's clips that have at least one instruction for `condition`, in split order."""
+def test_clips(dataset: PreparedDataset, split: str, condition: str, speech: SpeechCorpus | None,
+               instructions: str = ALL_ORAL) -> list[TestClip]:
+    """The split's clips that have at least one instruction of the set for `condition`, in split order."""
+    texts: dict[str, list[str]] = defaultdict(list)  # the written instructions of the set, by clip
+    for description in dataset.descriptions(split):
+        step = (description.template or "").startswith(STEP_TEMPLATE_PREFIX)
+        if description.kind == INSTRUCTION_KIND and (instructions == ALL_ORAL or step):
+            texts[description.clip].append(description.text)
     by_clip: dict[str, list[Instruction]] = defaultdict(list)
     if condition == TEXT:
-        for description in dataset.descriptions(split):
-            if description.kind == INSTRUCTION_KIND:
-                by_clip[description.clip].append(Instruction(description.text, None))
+        for clip, clip_texts in texts.items():
+            by_clip[clip] = [Instruction(text, None) for text in clip_texts]
     else:
         for utterance in speech.split(split):
             if utterance.kind == INSTRUCTION_KIND:
                 for clip in utterance.clips:
-                    by_clip[clip].append(Instruction(utterance.text, utterance.id))
+                    if instructions == ALL_ORAL or utterance.text in texts[clip]:
+                        by_clip[clip].append(Instruction(utterance.text, utterance.id))
     clips = []
     for clip_id in dataset.split_ids(split):
         if by_clip.get(clip_id):
@@ -131,7 +142,8 @@ def test_clips(dataset: PreparedDataset, split: str, condition: str, speech: Spe
             clips.append(TestClip(clip_id, record.action, record.style, record.frames, tuple(by_clip[clip_id])))
     if not clips:
         source = "descriptions" if condition == TEXT else f"speech corpus {speech.root}"
-        raise SaymotionError(f"no {INSTRUCTION_KIND} instructions for the {split} split in the {source}")
+        kind = "step-command" if instructions == STEP_COMMANDS else INSTRUCTION_KIND
+        raise SaymotionError(f"no {kind} instructions for the {split} split in the {source}")
     return clips
 
 
@@ -388,6 +400,7 @@ class EvaluationRequest:
     seed: int = 0
     threads: int = 0  # for the cascade's speech recogniser (0: its default)
     sample_overrides: tuple[str, ...] = ()  # `sample.KEY=VALUE`: sampling settings other than the model's
+    instructions: str = ALL_ORAL  # or STEP_COMMANDS
 
 
 def run_evaluation(request: EvaluationRequest, device: torch.device, progress: bool = True) -> dict[str, Any]:
@@ -409,7 +422,8 @@ def run_evaluation(request: EvaluationRequest, device: torch.device, progress: b
     speech = None
     if request.condition != TEXT:
         speech = SpeechCorpus(request.speech or speech_dir(generator.config), generator.speech_encoder)
-    clips = seeded_subset(test_clips(dataset, request.split, request.condition, speech), request.protocol.max_clips)
+    clips = seeded_subset(test_clips(dataset, request.split, request.condition, speech, request.instructions),
+                          request.protocol.max_clips)
     transcripts = None
     if request.condition == CASCADE:
         utterances = {i.utterance for c in clips for i in c.instructions}
@@ -420,6 +434,7 @@ def run_evaluation(request: EvaluationRequest, device: torch.device, progress: b
     report = {
         "condition": request.condition,
         "split": request.split,
+        "instructions": request.instructions,
         "clips": len(clips),
         "protocol": dataclasses.asdict(request.protocol),
         "sample": dataclasses.asdict(sample),
