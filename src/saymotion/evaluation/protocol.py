@@ -42,6 +42,7 @@ from saymotion.config import AUDIO as AUDIO_INPUT
 from saymotion.config import TEXT as TEXT_INPUT
 from saymotion.config import SampleConfig, config_to_dict, downsampling_factor, override_sampling, prepared_dir, speech_dir
 from saymotion.datasets.prepared import PreparedDataset
+from saymotion.descriptions.grammar import STEP_FRAMES
 from saymotion.errors import SaymotionError
 from saymotion.evaluation import metrics
 from saymotion.evaluation.cascade import CASCADE_ASR, Transcripts, transcribe
@@ -58,8 +59,7 @@ INSTRUCTION_KIND = "oral"
 # Which oral instructions: all, or only the short step commands a multi-step recording is cut into
 # ("Then bow."; train and val clips have them, test clips none), which Table 3 cannot see.
 ALL_ORAL, STEP_COMMANDS = "oral", "steps"
-INSTRUCTION_SETS = (ALL_ORAL, STEP_COMMANDS)
-STEP_TEMPLATE_PREFIX = "step/"  # descriptions.grammar.STEP_FRAMES
+STEP_TEMPLATES = frozenset(frame.id for frame in STEP_FRAMES)  # descriptions.jsonl `template` of a step command
 GENERATION_BATCH = 32  # instructions sampled together: batching, not the protocol, sets the speed
 Item = TypeVar("Item")
 
@@ -122,7 +122,7 @@ def test_clips(dataset: PreparedDataset, split: str, condition: str, speech: Spe
     """The split's clips that have at least one instruction of the set for `condition`, in split order."""
     texts: dict[str, list[str]] = defaultdict(list)  # the written instructions of the set, by clip
     for description in dataset.descriptions(split):
-        step = (description.template or "").startswith(STEP_TEMPLATE_PREFIX)
+        step = description.template in STEP_TEMPLATES
         if description.kind == INSTRUCTION_KIND and (instructions == ALL_ORAL or step):
             texts[description.clip].append(description.text)
     by_clip: dict[str, list[Instruction]] = defaultdict(list)
