@@ -256,6 +256,33 @@ def test_a_frozen_audio_encoder_stays_in_eval_mode_and_out_of_the_gradient():
     assert model.text[0].weight.grad is not None and model.audio_type.grad is not None
 
 
+def test_meaning_noise_turns_the_read_meaning_by_a_bounded_angle_in_training_only():
+    from saymotion.models.conditioning import perturbed
+
+    torch.manual_seed(0)
+    meanings = torch.nn.functional.normalize(torch.randn(2000, TEXT_DIM), dim=-1)
+    turned = perturbed(meanings, 1.0)
+    torch.testing.assert_close(turned.norm(dim=-1), torch.ones(2000))
+    cosine = (turned * meanings).sum(-1)
+    # tan(angle) ~ U(0, 1): cosine between 1/sqrt(2) and 1, mean E[1/sqrt(1 + u^2)] = asinh(1) = 0.881.
+    assert cosine.min() >= 1 / math.sqrt(2) - 1e-5 and cosine.max() <= 1 + 1e-6
+    assert cosine.mean().item() == pytest.approx(math.asinh(1.0), abs=0.01)
+    torch.testing.assert_close(perturbed(meanings, 0.0), meanings)
+    # Inside the encoder: the meaning token differs from the plain one while training, never in eval mode,
+    # and the predicted meaning that the alignment loss sees is left as it is.
+    plain = ConditionEncoder(replace(MEANING, dropout=0.0), AUDIO_DIM, TEXT_DIM)
+    noisy = ConditionEncoder(replace(MEANING, dropout=0.0, meaning_noise=1.0), AUDIO_DIM, TEXT_DIM)
+    noisy.load_state_dict(plain.state_dict())
+    batch = condition_batch(with_audio=(True, True, True))
+    for model in (plain, noisy):
+        model.train()
+    (plain_tokens, plain_meaning), (noisy_tokens, noisy_meaning) = plain.encode(batch), noisy.encode(batch)
+    torch.testing.assert_close(noisy_meaning, plain_meaning)
+    torch.testing.assert_close(noisy_tokens[:, :-2], plain_tokens[:, :-2])
+    assert not torch.allclose(noisy_tokens[:, -2], plain_tokens[:, -2])
+    torch.testing.assert_close(noisy.eval().encode(batch)[0], plain.eval().encode(batch)[0])
+
+
 def test_contrastive_loss_prefers_the_words_spoken_over_the_mirrored_words_and_ignores_repeats():
     from saymotion.models.conditioning import contrastive_loss
 

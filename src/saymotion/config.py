@@ -120,6 +120,11 @@ class ConditionConfig:
     # was trained). False freezes it in eval mode: with a frame-reading listener the speech side is
     # then fixed, and training goes to what reads it (docs/design.md, session 16).
     train_audio_encoder: bool = True
+    # Training only: each meaning token is turned off the listener's prediction by a random direction,
+    # by an angle whose tangent is drawn from U(0, meaning_noise), before the stage reads it. The listener
+    # hears unheard phrasing less exactly than training speech (docs/design.md, session 20); this teaches
+    # the stage to read such meanings. 0 (the shipped model) adds none.
+    meaning_noise: float = 0.0
 
 
 @dataclass

@@ -231,6 +231,7 @@ class ConditionEncoder(nn.Module):
         super().__init__()
         self.audio_pool = config.audio_pool
         self.align_weight = config.align_weight
+        self.meaning_noise = config.meaning_noise
         self.uses_text = TEXT in config.modalities
         self.audio: nn.Module | None = None
         self.meaning: nn.Module | None = None
@@ -266,7 +267,8 @@ class ConditionEncoder(nn.Module):
                 # alone. Trained by the motion loss as well, the audio encoder served that loss and the
                 # alignment did not fall in 1,000 steps.
                 tokens = tokens if self.meaning_frames is not None else tokens.detach()
-                tokens = torch.cat([tokens, self.text(meaning.detach())[:, None]], 1)
+                read = perturbed(meaning.detach(), self.meaning_noise) if self.training else meaning.detach()
+                tokens = torch.cat([tokens, self.text(read)[:, None]], 1)
             tokens = torch.where(batch.use_audio[:, None, None], tokens, self.null_audio.to(tokens.dtype))
             parts.append(tokens + self.audio_type)
         if self.uses_text:
@@ -380,6 +382,18 @@ def listen(encoder: nn.Module | None, meaning_head: nn.Module | None, frame_read
     # linearly plain there, but did not get through the memory bottleneck (docs/design.md).
     summary = torch.cat([heard, segment_pool(frames, lengths, 1)[:, 0]], -1)
     return tokens, nn.functional.normalize(meaning_head(summary), dim=-1)
+
+
+def perturbed(meaning: torch.Tensor, scale: float) -> torch.Tensor:
+    """Unit meanings (B, E) each turned by a random angle towards a random orthogonal direction, the
+    angle's tangent drawn from U(0, scale), so the cosine to the original is 1 / sqrt(1 + tan^2)."""
+    if scale <= 0:
+        return meaning
+    direction = torch.randn_like(meaning)
+    direction = direction - (direction * meaning).sum(-1, keepdim=True) * meaning
+    direction = nn.functional.normalize(direction, dim=-1)
+    tangent = torch.rand(len(meaning), 1, device=meaning.device, dtype=meaning.dtype) * scale
+    return nn.functional.normalize(meaning + tangent * direction, dim=-1)
 
 
 def alignment(meaning: torch.Tensor, batch: ConditionBatch) -> torch.Tensor:

@@ -35,7 +35,7 @@ TOKENIZER_IGNORES = {"condition", "generator", "residual", "length", "sample", "
                      "instruction_kinds", "length_buckets", "unheard_voices"}
 # Condition settings the listener never sees (it is the audio encoder and meaning head alone).
 LISTENER_CONDITION_IGNORES = {"modalities", "drop_audio", "drop_text", "align_weight", "init_from_generator",
-                              "listener_dropout", "train_audio_encoder"}
+                              "listener_dropout", "train_audio_encoder", "meaning_noise"}
 # Groups and data keys the listener stage never sees, besides those condition settings.
 LISTENER_IGNORES = {"tokenizer", "generator", "residual", "length", "sample", "window_frames", "mirror", "max_frames",
                     "length_buckets"} | LISTENER_CONDITION_IGNORES
