@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import torch
+from torch import nn
 from common import RESULTS_DIR, machine
 
 from saymotion import fileio, settings
@@ -29,28 +30,29 @@ from saymotion.models.conditioning import ConditionEncoder
 from saymotion.pipeline import Pipeline
 
 
+class WordsAsMeaning(nn.Module):
+    """A meaning head that hears `words` (E,) whatever the speech: a perfect listener."""
+
+    def __init__(self, words: torch.Tensor):
+        super().__init__()
+        self.register_buffer("words", words)
+
+    def forward(self, summary: torch.Tensor) -> torch.Tensor:
+        return self.words.to(summary.dtype).expand(len(summary), -1)
+
+
 @contextmanager
 def meaning_replaced(encoders: list[ConditionEncoder], words: torch.Tensor):
-    """Every encoder's meaning token made from `words` (E,) instead of what its listener heard."""
-    originals = [encoder.encode for encoder in encoders]
-
-    def encode_with(encoder: ConditionEncoder, original):
-        def encode(batch):
-            tokens, meaning = original(batch)
-            token = encoder.text(words.to(tokens.dtype)[None]) + encoder.audio_type
-            tokens = tokens.clone()
-            slot = encoder.num_tokens - 1 - int(encoder.uses_text)  # the meaning token, after the audio tokens
-            tokens[:, slot] = torch.where(batch.use_audio[:, None], token.expand(len(tokens), -1), tokens[:, slot])
-            return tokens, meaning
-        return encode
-
-    for encoder, original in zip(encoders, originals):
-        encoder.encode = encode_with(encoder, original)
+    """Every encoder's meaning head swapped for one that hears `words`, so the encoder builds its
+    meaning token from them by its own path."""
+    heads = [encoder.meaning for encoder in encoders]
+    for encoder in encoders:
+        encoder.meaning = WordsAsMeaning(words)
     try:
         yield
     finally:
-        for encoder in encoders:
-            del encoder.encode
+        for encoder, head in zip(encoders, heads):
+            encoder.meaning = head
 
 
 def labels_over_seeds(pipeline: Pipeline, evaluator: Evaluator, condition: tuple, seeds: range) -> list[str]:
