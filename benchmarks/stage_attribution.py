@@ -16,7 +16,10 @@ instruction, are reported per action too, and how often a base code repeats the 
 clip's own base layer and in the generated one (a repeated code is the same short pose chunk again:
 locomotion that stutters instead of striding), with the probability the masked transformer gives a
 masked position the code of its left neighbour when that neighbour is the only code shown and when
-every other code is shown. --split, --actions and sampling settings (--set
+every other code is shown. Whether it knows which code follows which: shown every other code of
+the clip, how often its likeliest code at each masked position is the clip's own, against a lookup
+table of the train split's code triples (the code most often between two codes two apart), and how
+far its guesses move when the shown codes are shuffled among their positions. --split, --actions and sampling settings (--set
 sample.KEY=VALUE) narrow or vary it. Writes benchmarks/results/stage_attribution.json (--out
 names another file).
 
@@ -29,7 +32,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+from collections import Counter, defaultdict
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -62,11 +67,20 @@ class StageRun:
         self.factor = downsampling_factor(generator.config)
         self.max_tokens = max_tokens(generator.config)
         self.random = torch.Generator().manual_seed(seed)
+        self.shuffling = torch.Generator().manual_seed(seed)  # apart, so that generation draws as before
+        self.triples = code_triples(self.base_codes, dataset)
+
+    def base_codes(self, features: np.ndarray) -> torch.Tensor:
+        """The tokenizer's first-layer codes (N,) of a clip's features, whole."""
+        frames = len(features) // self.factor * self.factor
+        normalised = torch.from_numpy(self.tokenizer.normalise(features[:frames]).astype(np.float32))[None]
+        return self.tokenizer.model.encode(normalised)[0, :, 0]
 
     def motions(self, clip: TestClip) -> tuple[dict[str, np.ndarray], tuple[float, float], tuple[float, ...]]:
         """The variants' features (T, D), the masked transformer's (accuracy, NLL) on the clip's base
-        codes, and its repeat habits: the repeat rates of the real and the generated base codes and
-        the neighbour-copy probabilities (`_copy_probabilities`)."""
+        codes, and its repeat habits: the repeat rates of the real and the generated base codes, the
+        neighbour probes (`_neighbour_probes`) and the train split's
+        code triples' guess of the same codes."""
         features = self.dataset.load_features(clip.id)
         frames = min(len(features), self.max_tokens * self.factor) // self.factor * self.factor
         features = features[:frames]
@@ -86,13 +100,15 @@ class StageRun:
                     "generated": decode(generated)}  # fmt: skip
         tokens = self.masked.encode_condition(cond)  # the instruction, once for both probes below
         habits = (repeat_rate(codes[0, :, 0]), repeat_rate(generated[0, :, 0]),
-                  *self._copy_probabilities(codes[..., 0], lengths, tokens))
+                  *self._neighbour_probes(codes[..., 0], lengths, tokens), triple_accuracy(self.triples, codes[0, :, 0]))
         return variants, self._one_pass_fit(codes[..., 0], lengths, tokens), habits
 
-    def _copy_probabilities(self, base: torch.Tensor, lengths: torch.Tensor,
-                            tokens: torch.Tensor) -> tuple[float, float]:
+    def _neighbour_probes(self, base: torch.Tensor, lengths: torch.Tensor,
+                          tokens: torch.Tensor) -> tuple[float, float, float, float]:
         """Mean probability of a masked position's left neighbour's code: with that code (mid-clip) the
-        only one shown, and with every other code shown (the odd positions masked)."""
+        only one shown, and with every other code shown (the odd positions masked). Shown every other
+        code: how often the likeliest code at a masked position is the clip's own, and how far (total
+        variation) the guesses move when the shown codes are shuffled among their positions."""
         middle = (base.shape[1] - 1) // 2
         lone = torch.full_like(base, self.masked.mask_id)
         lone[0, middle] = base[0, middle]
@@ -100,8 +116,13 @@ class StageRun:
         alternate = base.clone()
         alternate[0, 1::2] = self.masked.mask_id
         odd = torch.arange(1, base.shape[1], 2)
-        probs = self.masked.logits(alternate, lengths, tokens).softmax(-1)[0]
-        return float(lone_copy), float(probs[odd, base[0, odd - 1]].mean())
+        probs = self.masked.logits(alternate, lengths, tokens).softmax(-1)[0, odd]
+        shown = torch.arange(0, base.shape[1], 2)
+        shuffled = alternate.clone()
+        shuffled[0, shown] = alternate[0, shown[torch.randperm(len(shown), generator=self.shuffling)]]
+        moved = 0.5 * (self.masked.logits(shuffled, lengths, tokens).softmax(-1)[0, odd] - probs).abs().sum(-1)
+        order = (probs.argmax(-1) == base[0, odd]).float().mean()
+        return float(lone_copy), float(probs[torch.arange(len(odd)), base[0, odd - 1]].mean()), float(order), float(moved.mean())
 
     def _one_pass_fit(self, base: torch.Tensor, lengths: torch.Tensor, tokens: torch.Tensor) -> tuple[float, float]:
         """Accuracy and mean NLL of the masked transformer's guess of every base code at once."""
@@ -110,6 +131,24 @@ class StageRun:
         target = base[0]
         picked = log_probs[torch.arange(len(target)), target]
         return float((log_probs.argmax(-1) == target).float().mean()), float(-picked.mean())
+
+
+def code_triples(encode: Callable[[np.ndarray], torch.Tensor], dataset: PreparedDataset,
+                 split: str = "train") -> dict[tuple[int, int], int]:
+    """The order of base codes as a lookup table learns it from a split: for each pair of codes two
+    apart, the code most often between them (the reference for the masked transformer's guess)."""
+    counts: dict[tuple[int, int], Counter] = defaultdict(Counter)
+    for clip_id in dataset.split_ids(split):
+        base = encode(dataset.load_features(clip_id)).tolist()
+        for left, middle, right in zip(base, base[1:], base[2:]):
+            counts[(left, right)][middle] += 1
+    return {pair: counter.most_common(1)[0][0] for pair, counter in counts.items()}
+
+
+def triple_accuracy(triples: dict[tuple[int, int], int], base: torch.Tensor) -> float:
+    """How often the table names the code at each odd position of base (N,) from its two neighbours."""
+    codes = base.tolist()
+    return float(np.mean([triples.get((codes[i - 1], codes[i + 1])) == codes[i] for i in range(1, len(codes) - 1, 2)]))
 
 
 def repeat_rate(codes: torch.Tensor) -> float:
@@ -175,9 +214,15 @@ def main() -> int:
         print(f"{variant:>22}: action accuracy {result[variant]['action_accuracy']:.3f}")
     accuracy, nll = (per_action([fit[index] for fit in fits], actions) for index in (0, 1))
     result["one_pass_base_codes"] = {a: {"token_accuracy": accuracy[a], "nll": nll[a]} for a in accuracy}
-    real, generated, lone, alternate = (per_action([habit[index] for habit in habits], actions) for index in range(4))
+    real, generated, lone, alternate, order, moved, triples = (per_action([habit[index] for habit in habits], actions)
+                                                               for index in range(7))
     result["base_code_repeats"] = {a: {"real": real[a], "generated": generated[a]} for a in real}
     result["neighbour_copy_probability"] = {a: {"lone_code": lone[a], "every_other_code": alternate[a]} for a in real}
+    result["every_other_code_guessed"] = {a: {"masked_transformer": order[a], "train_split_triples": triples[a],
+                                              "guesses_moved_by_shuffling_the_shown_codes": moved[a]} for a in real}
+    print(f"every other base code guessed from its neighbours: masked transformer {np.mean([h[4] for h in habits]):.3f}, "
+          f"the train split's code triples {np.mean([h[6] for h in habits]):.3f}; shuffling the shown codes moves "
+          f"its guesses by {np.mean([h[5] for h in habits]):.3f} (total variation)")
     print(f"base codes repeating the one before: real {np.mean([h[0] for h in habits]):.3f}, "
           f"generated {np.mean([h[1] for h in habits]):.3f}")
     fileio.write_json(args.out, result)

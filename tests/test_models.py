@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from saymotion.config import ConditionConfig, MaskedTransformerConfig, ResidualTransformerConfig, TokenizerConfig
-from saymotion.models.common import frame_pool, segment_pool
+from saymotion.models.common import frame_pool, segment_pool, sinusoidal_positions
 from saymotion.models.conditioning import ConditionBatch, ConditionEncoder, SpeechListener
 from saymotion.models.guidance import GuidedCondition, combine_guidance, single_guidance
 from saymotion.models.masked_transformer import MaskedTransformer, cosine_schedule
@@ -413,6 +413,35 @@ def test_maskgit_decoding_follows_the_cosine_schedule_and_is_seeded():
     assert torch.equal(codes, again)
     other = model.generate(lengths, cond, generator=torch.Generator().manual_seed(8), **kwargs)
     assert not torch.equal(codes, other)
+
+
+def test_generator_positions_are_fixed_sinusoids_on_the_scale_of_the_code_embeddings():
+    # Learned positions started at 0.02 beside N(0, 1) code embeddings: the generator shipped until
+    # session 21 gave nearly the same guess at every masked position of a walk (docs/design.md).
+    torch.manual_seed(0)
+    config = MaskedTransformerConfig(**{**TINY_TRANSFORMER, "dim": 64})
+    model = MaskedTransformer(config, TINY_CONDITION, 256, 12, AUDIO_DIM, TEXT_DIM)
+    assert torch.equal(model.positions, sinusoidal_positions(len(model.positions), 64))
+    assert "positions" not in model.state_dict()  # rebuilt, not stored
+    ratio = model.positions.norm(dim=1).mean() / model.token_embedding.weight.norm(dim=1).mean()
+    assert 0.5 < ratio < 2
+    learned = MaskedTransformer(replace(config, positions="learned"), TINY_CONDITION, 256, 12, AUDIO_DIM, TEXT_DIM)
+    assert "positions" in learned.state_dict() and learned.positions.requires_grad
+    # Shown the same codes in another order, the fresh model guesses the masked ones differently;
+    # with learned positions it can hardly tell the orders apart.
+    codes = torch.randint(0, 256, (1, 12))
+    codes[0, 1::2] = model.mask_id
+    shuffled = codes.clone()
+    shuffled[0, 0::2] = codes[0, 0::2].flip(0)
+    cond = condition_batch(with_audio=(False,), with_text=(True,), audio_lengths=(1,))
+
+    def order_change(transformer: MaskedTransformer) -> float:
+        with torch.no_grad():
+            tokens = transformer.eval().encode_condition(cond)
+            first, second = (transformer.logits(c, torch.tensor([12]), tokens)[0, 1::2] for c in (codes, shuffled))
+        return float((first - second).norm() / first.norm())
+
+    assert order_change(model) > 5 * order_change(learned)
 
 
 def test_repeat_penalty_cuts_the_stutter_of_a_model_that_favours_one_code():

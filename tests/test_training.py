@@ -573,6 +573,31 @@ def test_a_generator_fine_tuned_with_its_audio_encoder_frozen_keeps_that_encoder
     assert not torch.equal(after["head.weight"], before["head.weight"])
 
 
+def test_a_generator_retrained_from_scratch_keeps_the_condition_encoder_it_is_given(
+        prepared: Path, speech: Path, listener_run: Path, tmp_path: Path, capsys):
+    # --condition-from: the speech side, listener and text projection of a model, the transformer
+    # new. At a learning rate too small to move anything, the condition encoder stays the model's
+    # while the transformer keeps weights of its own.
+    model = tmp_path / "model"
+    assert cli_main(["train", "export", "--run", str(listener_run), "--out", str(model)]) == 0
+    common = [*data_args(prepared, speech), "--out", str(tmp_path / "new"), *LISTENER,
+              "--tokenizer", str(model / "tokenizer.pt"), "--set", "train.generator.lr=1e-9"]
+    assert train_cli("generator", *common, "--condition-from", str(model), "--init-from", str(model)) == 2
+    assert "not both" in capsys.readouterr().err
+    assert train_cli("tokenizer", *common, "--condition-from", str(model)) == 2
+    assert train_cli("generator", *common, "--condition-from", str(model),
+                     "--set", "condition.train_audio_encoder=false") == 0
+    before = load_checkpoint(model / "generator.pt")
+    after = load_checkpoint(tmp_path / "new" / "generator" / "model.pt")
+    assert after.started_from == before.id
+    old, new = before.model.state_dict(), after.model.state_dict()
+    condition = [name for name in old if name.startswith("condition.")]
+    assert any(name.startswith("condition.audio.") for name in condition)
+    assert all(torch.allclose(new[name], old[name], atol=1e-6) for name in condition)
+    transformer = [name for name in old if name.startswith(("encoder.", "head.", "token_embedding."))]
+    assert transformer and not any(torch.allclose(new[name], old[name], atol=1e-3) for name in transformer)
+
+
 def _ranks_own_output(stderr: str) -> str:
     """What the ranks printed before torchrun's own report of their exit, which hides the cause."""
     own = stderr.split("elastic/multiprocessing/api.py")[0].rpartition("\n")[0]

@@ -24,6 +24,7 @@ AUDIO = "audio"
 TEXT = "text"
 MODALITIES = (AUDIO, TEXT)
 AUDIO_ENCODERS = ("memory", "avgpool", "conv1d", "transformer_cls")
+POSITION_ENCODINGS = ("sinusoidal", "learned")
 INSTRUCTION_KINDS = ("original", "oral")  # written captions, and spoken-style rewrites of them
 STAGES = ("tokenizer", "generator", "residual", "length")  # the models a trained model folder holds
 # Training order; the listener pretrains the speech part of the condition (condition.listener).
@@ -134,6 +135,10 @@ class MaskedTransformerConfig:
     heads: int = 4
     ff_dim: int = 512
     dropout: float = 0.1
+    # Fixed sinusoids on the codes' scale (Vaswani et al., MoMask), or learned from 0.02, which the
+    # codes' N(0, 1) embeddings drowned: such a generator hardly told where a code stood
+    # (models before session 21; docs/design.md).
+    positions: str = "sinusoidal"
 
 
 @dataclass
@@ -230,6 +235,8 @@ def validate(config: ExperimentConfig) -> None:
         raise ConfigError("condition.audio_tokens, audio_pool and memory_size must be at least 1")
     if condition.meaning_layers < 0:
         raise ConfigError(f"condition.meaning_layers must be at least 0, got {condition.meaning_layers}")
+    if config.generator.positions not in POSITION_ENCODINGS:
+        raise ConfigError(f"generator.positions must be one of {list(POSITION_ENCODINGS)}, got {config.generator.positions!r}")
     for name in ("generator", "residual"):
         section = getattr(config, name)
         if section.dim % section.heads:

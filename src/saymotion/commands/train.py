@@ -43,6 +43,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--init-from", type=Path, metavar="MODEL",
                         help="generator, residual, length: start from the weights of the same model in this exported "
                              "model or run folder (fine-tuning; give its tokenizer with --tokenizer)")
+    parser.add_argument("--condition-from", type=Path, metavar="MODEL",
+                        help="generator, residual, length: start only the condition encoder (speech side, listener, "
+                             "text projection) from the same model in this exported model or run folder, the "
+                             "transformer from scratch")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
     parser.add_argument("--threads", type=int, help="CPU threads per process (default: all cores shared among processes)")
     parser.add_argument("--stop-at", type=int, metavar="STEP",
@@ -67,8 +71,11 @@ def run(args: argparse.Namespace) -> int:
     if args.run or args.half or args.listener_run or _stage_runs(args):
         raise SaymotionError("--run, --half, --generator-run, --residual-run, --length-run and --listener-run "
                              "are options of `saymotion train export`")
-    if args.init_from and args.stage in ("tokenizer", "listener"):
-        raise SaymotionError(f"--init-from applies to the generator, residual and length stages, not the {args.stage}")
+    for option, value in (("--init-from", args.init_from), ("--condition-from", args.condition_from)):
+        if value and args.stage in ("tokenizer", "listener"):
+            raise SaymotionError(f"{option} applies to the generator, residual and length stages, not the {args.stage}")
+    if args.init_from and args.condition_from:
+        raise SaymotionError("give --init-from (all weights) or --condition-from (the condition encoder alone), not both")
     return _train(args)
 
 
@@ -113,7 +120,8 @@ def _train(args: argparse.Namespace) -> int:
         stages = training_stages(config) if args.stage == "all" else [args.stage]
         options = RunOptions(config, out_dir, args.tokenizer.resolve() if args.tokenizer else None,
                              args.stop_at, progress=not args.no_progress,
-                             init_from=args.init_from.resolve() if args.init_from else None)
+                             init_from=args.init_from.resolve() if args.init_from else None,
+                             condition_from=args.condition_from.resolve() if args.condition_from else None)
         results = train_stages(stages, options, context)
         # Leave together: a rank that closes its connections while rank 0 still saves can abort it.
         distributed.barrier(context)

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from saymotion.config import ConditionConfig, MaskedTransformerConfig
-from saymotion.models.common import padding_mask, transformer_encoder
+from saymotion.models.common import padding_mask, sinusoidal_positions, transformer_encoder
 from saymotion.models.conditioning import TEXT_EMBEDDING_DIM, ConditionBatch, ConditionEncoder
 from saymotion.models.guidance import GuidedCondition
 from saymotion.models.sampling import choice_scores, penalise_neighbour_repeats, sample_codes
@@ -61,7 +61,11 @@ class MaskedTransformer(nn.Module):
         self.condition = ConditionEncoder(condition, audio_dim, text_dim)
         self.condition_proj = nn.Linear(condition.dim, config.dim)
         self.token_embedding = nn.Embedding(num_codes + 2, config.dim)
-        self.positions = nn.Parameter(torch.randn(self.condition.num_tokens + max_tokens, config.dim) * 0.02)
+        positions = self.condition.num_tokens + max_tokens
+        if config.positions == "learned":
+            self.positions = nn.Parameter(torch.randn(positions, config.dim) * 0.02)
+        else:  # not saved: a checkpoint rebuilds them
+            self.register_buffer("positions", sinusoidal_positions(positions, config.dim), persistent=False)
         self.encoder = transformer_encoder(config.dim, config.heads, config.ff_dim, config.layers, config.dropout)
         self.head = nn.Linear(config.dim, num_codes)
 

@@ -48,6 +48,7 @@ class RunOptions:
     stop_at: int | None = None
     progress: bool = True
     init_from: Path | None = None  # model or run folder whose weights the code stages start from (fine-tuning)
+    condition_from: Path | None = None  # model or run folder whose condition encoder a new code stage starts from
 
 
 def training_stages(config: ExperimentConfig) -> list[str]:
@@ -126,6 +127,8 @@ def _train_code_stage(kind: str, sources: TrainingSources, options: RunOptions, 
     if options.init_from is not None:
         if _start_from_model(stage, options.init_from, context):
             _start_from_listener(stage, options.out_dir, context)
+    elif options.condition_from is not None:
+        _start_condition_from_model(stage, options.condition_from, context)
     elif kind != "generator" and config.condition.init_from_generator:
         _start_condition_from_generator(stage, options.out_dir, context)
     elif config.condition.listener:
@@ -141,7 +144,8 @@ def _freeze_audio_encoder(kind: str, stage: CodeStage, options: RunOptions) -> N
     """Hold the stage's audio encoder as it starts (condition.train_audio_encoder = false), which must
     be trained: from a model, the run's generator or a listener that holds it."""
     condition, config = stage.model.condition, options.config.condition
-    trained = (options.init_from is not None or (kind != "generator" and config.init_from_generator)
+    trained = (options.init_from is not None or options.condition_from is not None
+               or (kind != "generator" and config.init_from_generator)
                or (config.listener and "audio" in condition.listener_parts()))  # fmt: skip
     if not trained:
         raise ConfigError(f"{kind}: condition.train_audio_encoder = false would freeze an untrained audio encoder; "
@@ -180,6 +184,22 @@ def _start_from_model(stage: CodeStage, model_dir: Path, context: RunContext) ->
     if context.is_main:
         print(f"{stage.kind}: starts from the weights of {path} (step {start.step})", flush=True)
     return missing_frame_reader
+
+
+def _start_condition_from_model(stage: CodeStage, model_dir: Path, context: RunContext) -> None:
+    """Start a new code stage's condition encoder (speech side, listener, text projection) from the
+    same model in `model_dir`, the transformer itself from scratch: a stage retrained with other
+    settings keeps the speech side it was given (`--condition-from`)."""
+    path = model_file(model_dir, stage.kind)
+    start = load_checkpoint(path, stage.kind, context.device)
+    if start.dims.audio_dim != stage.dims.audio_dim:
+        raise DataError(f"--condition-from: {path} hears other speech features ({start.dims.audio_dim} against "
+                        f"{stage.dims.audio_dim})")
+    load_weights_but_frame_reader(stage.model.condition, start.model.condition.state_dict(),
+                                  f"--condition-from: {path}", frame_reader_follows=False)
+    stage.started_from = start.id
+    if context.is_main:
+        print(f"{stage.kind}: condition encoder starts from {path} (step {start.step})", flush=True)
 
 
 def load_weights_but_frame_reader(model: nn.Module, state_dict: dict[str, torch.Tensor], what: str, *,
