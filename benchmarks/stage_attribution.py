@@ -19,8 +19,8 @@ masked position the code of its left neighbour when that neighbour is the only c
 every other code is shown. Whether it knows which code follows which: shown every other code of
 the clip, how often its likeliest code at each masked position is the clip's own, against a lookup
 table of the train split's code triples (the code most often between two codes two apart), and how
-far its guesses move when the shown codes are shuffled among their positions. --split, --actions and sampling settings (--set
-sample.KEY=VALUE) narrow or vary it. Writes benchmarks/results/stage_attribution.json (--out
+far its guesses move when the shown codes are shuffled among their positions. --split, --actions
+and sampling settings (--set sample.KEY=VALUE) narrow or vary it. Writes benchmarks/results/stage_attribution.json (--out
 names another file).
 
     .venv/bin/python benchmarks/stage_attribution.py --data DIR --evaluator DIR [--model DIR] [--seed 0] \
@@ -70,22 +70,23 @@ class StageRun:
         self.shuffling = torch.Generator().manual_seed(seed)  # apart, so that generation draws as before
         self.triples = code_triples(self.base_codes, dataset)
 
+    def encode(self, features: np.ndarray) -> torch.Tensor:
+        """The tokenizer's codes (1, N, Q) of features (T, D) whose length is a multiple of its factor."""
+        return self.tokenizer.model.encode(torch.from_numpy(self.tokenizer.normalise(features).astype(np.float32))[None])
+
     def base_codes(self, features: np.ndarray) -> torch.Tensor:
         """The tokenizer's first-layer codes (N,) of a clip's features, whole."""
-        frames = len(features) // self.factor * self.factor
-        normalised = torch.from_numpy(self.tokenizer.normalise(features[:frames]).astype(np.float32))[None]
-        return self.tokenizer.model.encode(normalised)[0, :, 0]
+        return self.encode(features[: len(features) // self.factor * self.factor])[0, :, 0]
 
     def motions(self, clip: TestClip) -> tuple[dict[str, np.ndarray], tuple[float, float], tuple[float, ...]]:
         """The variants' features (T, D), the masked transformer's (accuracy, NLL) on the clip's base
         codes, and its repeat habits: the repeat rates of the real and the generated base codes, the
-        neighbour probes (`_neighbour_probes`) and the train split's
-        code triples' guess of the same codes."""
+        neighbour probes (`_neighbour_probes`) and the train split's code triples' guess of the same
+        codes."""
         features = self.dataset.load_features(clip.id)
         frames = min(len(features), self.max_tokens * self.factor) // self.factor * self.factor
         features = features[:frames]
-        normalised = torch.from_numpy(self.tokenizer.normalise(features).astype(np.float32))[None]
-        codes = self.tokenizer.model.encode(normalised)
+        codes = self.encode(features)
         lengths = torch.tensor([codes.shape[1]])
         cond = self.generator.condition_rows([(None, clip.instructions[0].text)])
         sample = self.sample
