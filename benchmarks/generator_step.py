@@ -1,8 +1,10 @@
 """Where a generator training step's time goes: the masked transformer's loss forward and backward on
 a batch of the training's size, and within it the speech side: the audio encoder (trained) and the
 frozen listener's frame reader (forward only, in eval mode as `condition.listener_dropout=false`
-holds it). Random speech features and codes of the given durations stand in for data: only their
-shapes matter for time. Writes benchmarks/results/generator_step.json.
+holds it); and the step when the audio encoder is frozen too, so that training hears every
+utterance once in advance and a step runs without the speech side. Random speech features and
+codes of the given durations stand in for data: only their shapes matter for time. Writes
+benchmarks/results/generator_step.json.
 
     .venv/bin/python benchmarks/generator_step.py [--model DIR] [--seconds 5] [--repeats 5]
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -28,6 +31,9 @@ from saymotion.models.conditioning import ConditionBatch, listen
 from saymotion.models.minilm import TEXT_EMBEDDING_DIM
 from saymotion.skeleton import TARGET_FPS
 from saymotion.speech.encoders import WhisperEncoder
+
+
+HEARD_IN_ADVANCE = "step, speech side fixed and heard in advance"
 
 
 def seconds_per_call(work: Callable[[], None], repeats: int) -> float:
@@ -88,6 +94,13 @@ def main() -> int:
     if condition.meaning_frames is not None:
         parts["frozen listener's frame reader (forward)"] = frame_reader
     timings = {name: round(seconds_per_call(work, args.repeats), 4) for name, work in parts.items()}
+    # With condition.train_audio_encoder = false as well, the speech side is fixed and training
+    # hears every utterance once in advance (CodeStage.hear_speech_in_advance).
+    condition.freeze_audio_encoder()
+    with torch.no_grad():
+        heard_tokens, heard_meaning = condition.hear(cond)
+    heard = replace(cond, audio=cond.audio[:, :1], heard_tokens=heard_tokens, heard_meaning=heard_meaning)
+    timings[HEARD_IN_ADVANCE] = round(seconds_per_call(lambda: model(codes, lengths, heard)[0].backward(), args.repeats), 4)
     total = timings["step (forward + backward)"]
     for name, seconds in timings.items():
         print(f"{name:>42}: {seconds:.3f} s ({seconds / total:.0%} of the step)")

@@ -132,6 +132,49 @@ def test_balanced_code_batches_draw_actions_by_their_clip_count_to_the_power_one
     assert rare_share == pytest.approx(expected, abs=0.03), rare_share
 
 
+def test_speech_heard_in_advance_gives_the_losses_of_hearing_it_at_every_step():
+    from saymotion.training.data import ClipConditions, CodeSampler
+    from saymotion.training.stages import hear_utterances
+
+    config = load_config(TINY, ["condition.align_weight=1", "condition.listener=true", "condition.meaning_layers=1",
+                                "condition.dropout=0.5"])
+    rng = np.random.default_rng(0)
+    utterances = [rng.normal(size=(int(n), 8)).astype(np.float16) for n in rng.integers(3, 300, 12)]
+    # Clips share utterances (an instruction may name several clips); speech longer than
+    # data.max_audio_frames (200) is cut as in training.
+    audio = [[(utterances[(3 * clip + k) % 12], rng.normal(size=384).astype(np.float32)) for k in range(clip % 3)]
+             for clip in range(20)]
+    conditions = ClipConditions(audio, [[rng.normal(size=384).astype(np.float32)] for _ in audio], audio_dim=8)
+    codes = [rng.integers(0, 32, (int(n), 3)).astype(np.int16) for n in rng.integers(2, 12, 20)]
+    torch.manual_seed(0)
+    model = build_model("generator", config, ModelDims(feature_dim=7, audio_dim=8)).train()
+    with pytest.raises(ValueError, match="fixed speech side"):
+        hear_utterances(model.condition, conditions, config.data.max_audio_frames, torch.device("cpu"))
+    model.condition.freeze_listener(dropout=False)
+    assert not model.condition.speech_side_fixed  # the audio encoder still learns
+    model.condition.freeze_audio_encoder()
+    assert model.condition.speech_side_fixed
+
+    def loss_and_batch(seed: int) -> tuple[float, ConditionBatch]:
+        batch = CodeSampler(codes, conditions, config, max_tokens=12).sample(np.random.default_rng(seed), 16)
+        torch.manual_seed(seed)  # the same masks and dropout in the rest of the model
+        return model(batch.codes[..., 0], batch.lengths, batch.cond)[0].item(), batch.cond
+
+    hearing = [loss_and_batch(seed) for seed in range(3)]
+    conditions.heard = hear_utterances(model.condition, conditions, config.data.max_audio_frames, torch.device("cpu"))
+    heard = [loss_and_batch(seed) for seed in range(3)]
+    assert [loss for loss, _ in heard] == pytest.approx([loss for loss, _ in hearing], rel=1e-5)
+    for (_, before), (_, after) in zip(hearing, heard):
+        assert torch.equal(before.use_audio, after.use_audio) and bool(before.use_audio.any())
+        assert before.audio.shape[1] > 1 and after.audio.shape[1] == 1  # the speech features are not carried
+        assert after.heard_tokens.shape == (16, config.condition.audio_tokens, config.condition.dim)
+    assert len({loss for loss, _ in heard}) == 3
+    # A speech side that still trains, or keeps its dropout, cannot take speech heard in advance.
+    model.condition.held_in_eval.discard("meaning_frames")
+    with pytest.raises(ValueError, match="fixed speech side"):
+        model.condition(heard[0][1])
+
+
 # --- checkpoints --------------------------------------------------------------------------------
 
 
@@ -586,7 +629,8 @@ def test_a_generator_retrained_from_scratch_keeps_the_condition_encoder_it_is_gi
     assert "not both" in capsys.readouterr().err
     assert train_cli("tokenizer", *common, "--condition-from", str(model)) == 2
     assert train_cli("generator", *common, "--condition-from", str(model),
-                     "--set", "condition.train_audio_encoder=false") == 0
+                     "--set", "condition.train_audio_encoder=false", "--set", "condition.listener_dropout=false") == 0
+    assert "every utterance heard in advance" in capsys.readouterr().out  # the speech side is fixed
     before = load_checkpoint(model / "generator.pt")
     after = load_checkpoint(tmp_path / "new" / "generator" / "model.pt")
     assert after.started_from == before.id

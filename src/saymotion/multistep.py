@@ -174,7 +174,7 @@ class StitchedCodes:
 
 def condition_rows(cond: ConditionBatch, rows: Sequence[int]) -> ConditionBatch:
     index = torch.tensor(list(rows), device=cond.audio.device)
-    return ConditionBatch(*(getattr(cond, name)[index] for name in cond.__dataclass_fields__))
+    return cond.map(lambda tensor: tensor[index])
 
 
 def stitch_steps(

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -56,6 +56,10 @@ class ConditionBatch:
     # (B, E) MiniLM embedding of the words spoken, for the alignment loss; zeros where unknown
     # (always at generation).
     spoken_text: torch.Tensor
+    # What a fixed speech side made of the speech, heard once before training (`hear_utterances`):
+    # audio tokens (B, K, dim) and meaning (B, E, None without a meaning head). `audio` is then unused.
+    heard_tokens: torch.Tensor | None = None
+    heard_meaning: torch.Tensor | None = None
 
     @classmethod
     def from_arrays(
@@ -65,9 +69,11 @@ class ConditionBatch:
         audio_dim: int,
         text_dim: int = TEXT_EMBEDDING_DIM,
         spoken_text: Sequence[np.ndarray | None] | None = None,
+        heard: Sequence[tuple[np.ndarray, np.ndarray | None] | None] | None = None,
     ) -> "ConditionBatch":
         """Collate per-example speech features (F_i, A) and text embeddings (E,); None marks a missing
-        modality. `spoken_text` holds the embeddings of the words spoken, where known (training)."""
+        modality. `spoken_text` holds the embeddings of the words spoken, where known (training);
+        `heard` what a fixed speech side made of each example's speech (zeros where there is none)."""
         if len(audio) != len(text) or (spoken_text is not None and len(spoken_text) != len(audio)):
             raise ValueError("audio and text lists differ in length")
         lengths = [1 if a is None else max(len(a), 1) for a in audio]
@@ -82,10 +88,16 @@ class ConditionBatch:
             use_audio=torch.tensor([a is not None for a in audio]),
             use_text=torch.tensor([t is not None for t in text]),
             spoken_text=torch.from_numpy(_stack_embeddings(spoken_text or [None] * len(audio), text_dim)),
+            **_stack_heard(heard),
         )
 
+    def map(self, function: Callable[[torch.Tensor], torch.Tensor]) -> "ConditionBatch":
+        """The batch with `function` applied to each of its tensors (to move or index them all)."""
+        values = (getattr(self, name) for name in self.__dataclass_fields__)
+        return ConditionBatch(*(None if value is None else function(value) for value in values))
+
     def to(self, device: torch.device | str) -> "ConditionBatch":
-        return ConditionBatch(*(getattr(self, name).to(device) for name in self.__dataclass_fields__))
+        return self.map(lambda tensor: tensor.to(device))
 
     def restricted(self, audio: bool, text: bool) -> "ConditionBatch":
         """The same batch with modalities switched off where `audio`/`text` is False."""
@@ -102,7 +114,34 @@ class ConditionBatch:
             use_audio=torch.cat([b.use_audio for b in batches]),
             use_text=torch.cat([b.use_text for b in batches]),
             spoken_text=torch.cat([b.spoken_text for b in batches]),
+            heard_tokens=_cat_present([b.heard_tokens for b in batches]),
+            heard_meaning=_cat_present([b.heard_meaning for b in batches]),
         )
+
+
+def _cat_present(tensors: Sequence[torch.Tensor | None]) -> torch.Tensor | None:
+    """The tensors joined, or None when none is there; a mix cannot be joined."""
+    if all(tensor is None for tensor in tensors):
+        return None
+    if any(tensor is None for tensor in tensors):
+        raise ValueError("cannot join condition batches heard in advance with batches that were not")
+    return torch.cat(list(tensors))
+
+
+def _stack_heard(heard: Sequence[tuple[np.ndarray, np.ndarray | None] | None] | None) -> dict[str, torch.Tensor | None]:
+    """heard_tokens and heard_meaning of a batch from per-example (tokens, meaning) or None."""
+    present = [example for example in heard or () if example is not None]
+    if not present:
+        return {"heard_tokens": None, "heard_meaning": None}
+    tokens_shape, meaning = present[0][0].shape, present[0][1]
+    tokens = np.zeros((len(heard), *tokens_shape), np.float32)
+    meanings = None if meaning is None else np.zeros((len(heard), len(meaning)), np.float32)
+    for row, example in enumerate(heard):
+        if example is not None:
+            tokens[row] = example[0]
+            if meanings is not None:
+                meanings[row] = example[1]
+    return {"heard_tokens": torch.from_numpy(tokens), "heard_meaning": None if meanings is None else torch.from_numpy(meanings)}
 
 
 def _stack_embeddings(embeddings: Sequence[np.ndarray | None], dim: int) -> np.ndarray:
@@ -261,7 +300,7 @@ class ConditionEncoder(nn.Module):
         """The condition tokens, and the predicted meaning (B, E) of the audio (None without a meaning token)."""
         parts, meaning = [], None
         if self.audio is not None:
-            tokens, meaning = listen(self.audio, self.meaning, self.meaning_frames, self.audio_pool, batch)
+            tokens, meaning = self._heard(batch)
             if meaning is not None:
                 # Detached: the meaning (and an audio encoder it reads) learns from the alignment loss
                 # alone. Trained by the motion loss as well, the audio encoder served that loss and the
@@ -276,6 +315,25 @@ class ConditionEncoder(nn.Module):
             token = torch.where(batch.use_text[:, None, None], token, self.null_text.to(token.dtype))
             parts.append(token + self.text_type)
         return torch.cat(parts, 1), meaning
+
+    def hear(self, batch: ConditionBatch) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """What the speech side makes of the batch's speech: audio tokens (B, K, dim) and, with a
+        meaning head, the predicted meaning (B, E)."""
+        return listen(self.audio, self.meaning, self.meaning_frames, self.audio_pool, batch)
+
+    @property
+    def speech_side_fixed(self) -> bool:
+        """Whether the speech side (audio encoder and listener) is frozen and held in eval mode, so
+        what it hears of an utterance is the same at every training step."""
+        parts = [name for name in ("audio", "meaning", "meaning_frames") if getattr(self, name) is not None]
+        return bool(parts) and set(parts) <= self.held_in_eval
+
+    def _heard(self, batch: ConditionBatch) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if batch.heard_tokens is None:
+            return self.hear(batch)
+        if not self.speech_side_fixed:
+            raise ValueError("speech heard in advance needs a fixed speech side (frozen and held in eval mode)")
+        return batch.heard_tokens, batch.heard_meaning
 
     def encode_for_training(self, batch: ConditionBatch) -> tuple[torch.Tensor, torch.Tensor]:
         """The condition tokens and the weighted alignment loss, which every model adds to its own."""

@@ -82,6 +82,10 @@ class ClipConditions:
     audio: list[list[tuple[np.ndarray, np.ndarray | None]]]  # per clip: ((F, A) float16, (E,) or None)
     text: list[list[np.ndarray]]  # per clip: (E,) float32 arrays
     audio_dim: int
+    # Per clip and spoken instruction, what a fixed speech side hears of it, (tokens (K, dim), meaning
+    # (E,) or None), when heard in advance (`CodeStage.hear_speech_in_advance`); batches then carry
+    # these instead of the speech features.
+    heard: list[list[tuple[np.ndarray, np.ndarray | None]]] | None = None
 
     def coverage(self) -> dict[str, int]:
         return {
@@ -144,11 +148,21 @@ class CodeSampler:
     def sample(self, rng: np.random.Generator, size: int, dropout: bool = True) -> CodeBatch:
         clips = self._clips(rng, size)
         sequences = [self._crop(self.codes[c], rng) for c in clips]
-        audio = [self._pick(self.conditions.audio[c], rng, self.use_audio, self.drop_audio if dropout else 0.0) for c in clips]
-        text = [self._pick(self.conditions.text[c], rng, self.use_text, self.drop_text if dropout else 0.0) for c in clips]
+        spoken_rows = [self._pick(len(self.conditions.audio[c]), rng, self.use_audio, self.drop_audio if dropout else 0.0)
+                       for c in clips]
+        text_rows = [self._pick(len(self.conditions.text[c]), rng, self.use_text, self.drop_text if dropout else 0.0)
+                     for c in clips]
+        text = [None if row is None else self.conditions.text[c][row] for c, row in zip(clips, text_rows)]
+        audio = [None if row is None else self.conditions.audio[c][row] for c, row in zip(clips, spoken_rows)]
         spoken = [None if a is None else a[1] for a in audio]
-        audio = [None if a is None else a[0][: self.max_audio_frames].astype(np.float32) for a in audio]
-        return self._collate(sequences, audio, text, spoken)
+        heard = None
+        if self.conditions.heard is not None:
+            heard = [None if row is None else self.conditions.heard[c][row] for c, row in zip(clips, spoken_rows)]
+            unused = np.zeros((1, self.conditions.audio_dim), np.float32)  # the features are not read again
+            audio = [None if a is None else unused for a in audio]
+        else:
+            audio = [None if a is None else a[0][: self.max_audio_frames].astype(np.float32) for a in audio]
+        return self._collate(sequences, audio, text, spoken, heard)
 
     def _clips(self, rng: np.random.Generator, size: int) -> np.ndarray:
         """`size` clips of the bucket of one drawn clip; drawing the bucket by a clip and then clips
@@ -167,19 +181,20 @@ class CodeSampler:
         return codes[start : start + self.max_tokens]
 
     @staticmethod
-    def _pick(options: list, rng: np.random.Generator, enabled: bool, drop: float):
+    def _pick(count: int, rng: np.random.Generator, enabled: bool, drop: float) -> int | None:
+        """Which of `count` instructions an example gets, or None when the modality is off or dropped."""
         # Always draw both numbers so the random stream does not depend on what is available.
-        index, roll = int(rng.integers(0, max(len(options), 1))), rng.random()
-        if not enabled or not options or roll < drop:
+        index, roll = int(rng.integers(0, max(count, 1))), rng.random()
+        if not enabled or not count or roll < drop:
             return None
-        return options[index]
+        return index
 
-    def _collate(self, sequences: list[np.ndarray], audio: list, text: list, spoken: list) -> CodeBatch:
+    def _collate(self, sequences: list[np.ndarray], audio: list, text: list, spoken: list, heard: list | None) -> CodeBatch:
         lengths = [len(s) for s in sequences]
         padded = np.zeros((len(sequences), max(lengths), sequences[0].shape[1]), np.int64)
         for row, sequence in enumerate(sequences):
             padded[row, : len(sequence)] = sequence
-        cond = ConditionBatch.from_arrays(audio, text, self.conditions.audio_dim, spoken_text=spoken)
+        cond = ConditionBatch.from_arrays(audio, text, self.conditions.audio_dim, spoken_text=spoken, heard=heard)
         return CodeBatch(torch.from_numpy(padded), torch.tensor(lengths), cond)
 
 

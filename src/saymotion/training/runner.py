@@ -14,6 +14,7 @@ its tokenizer settings and normalisation statistics are forced onto them.
 from __future__ import annotations
 
 import dataclasses
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,6 +138,12 @@ def _train_code_stage(kind: str, sources: TrainingSources, options: RunOptions, 
         stage.model.condition.freeze_listener(dropout=config.condition.listener_dropout)
     if not config.condition.train_audio_encoder:
         _freeze_audio_encoder(kind, stage, options)
+    if stage.model.condition.speech_side_fixed:
+        started = time.perf_counter()
+        stage.hear_speech_in_advance()
+        if context.is_main:
+            print(f"{kind}: the speech side is fixed; every utterance heard in advance "
+                  f"({time.perf_counter() - started:.0f} s)", flush=True)
     return run_stage(stage, options.out_dir / kind, context, stop_at=options.stop_at, progress=options.progress)
 
 

@@ -11,10 +11,12 @@ from torch import nn
 
 from saymotion.checkpoint import Checkpoint, ModelDims, build_model
 from saymotion.config import ExperimentConfig, max_tokens
+from saymotion.models.conditioning import ConditionBatch, ConditionEncoder
 from saymotion.models.tokenizer import MotionTokenizer
 from saymotion.representation import FeatureLayout, features_to_joints
 from saymotion.skeleton import Skeleton
-from saymotion.training.data import CodeBatch, CodeSampler, CodeSplit, MotionSet, UtteranceBatch, UtteranceSet, WindowSampler
+from saymotion.training.data import (ClipConditions, CodeBatch, CodeSampler, CodeSplit, MotionSet, UtteranceBatch,
+                                     UtteranceSet, WindowSampler)
 
 EVAL_SEED = 20250101  # validation batches are the same at every evaluation
 
@@ -150,6 +152,15 @@ class CodeStage:
         # Validation stays uniform over clips, so its losses compare across sampling settings.
         self.val_sampler = CodeSampler(val.codes, val.conditions, config, max_tokens(config)) if val.codes else None
 
+    def hear_speech_in_advance(self) -> None:
+        """With the speech side fixed (frozen and held in eval mode), what it hears of an utterance is
+        the same at every step: hear every training and validation utterance once, so that a step
+        runs the rest of the model alone (the speech side took half of a generator step)."""
+        for sampler in (self.train_sampler, self.val_sampler):
+            if sampler is not None:
+                sampler.conditions.heard = hear_utterances(self.model.condition, sampler.conditions,
+                                                           self.config.data.max_audio_frames, self.device)
+
     def batch(self, rng: np.random.Generator, size: int) -> CodeBatch:
         return self.train_sampler.sample(rng, size).to(self.device)
 
@@ -185,6 +196,27 @@ class CodeStage:
         return Checkpoint(self.kind, self.config, self.dims, self.model, self.tokenizer.mean, self.tokenizer.std,
                           self.tokenizer.skeleton, step=step, requires={"tokenizer": self.tokenizer.id},
                           started_from=self.started_from, metrics=dict(metrics))
+
+
+@torch.no_grad()
+def hear_utterances(condition: ConditionEncoder, conditions: ClipConditions, max_audio_frames: int,
+                    device: torch.device, batch_size: int = 64) -> list[list[tuple[np.ndarray, np.ndarray | None]]]:
+    """What the fixed speech side of `condition` hears of each spoken instruction of each clip, laid
+    out like `conditions.audio`: (tokens (K, dim), meaning (E,) or None). Each utterance is heard
+    once, however many clips it names, among utterances of similar length (little padding)."""
+    if not condition.speech_side_fixed:
+        raise ValueError("only a fixed speech side (frozen and held in eval mode) can hear in advance")
+    utterances = {id(features): features for options in conditions.audio for features, _ in options}
+    order = sorted(utterances, key=lambda key: len(utterances[key]))
+    heard = {}
+    for start in range(0, len(order), batch_size):
+        keys = order[start : start + batch_size]
+        frames = [utterances[key][:max_audio_frames].astype(np.float32) for key in keys]
+        batch = ConditionBatch.from_arrays(frames, [None] * len(keys), conditions.audio_dim).to(device)
+        tokens, meaning = condition.hear(batch)
+        for row, key in enumerate(keys):
+            heard[key] = (tokens[row].float().cpu().numpy(), None if meaning is None else meaning[row].float().cpu().numpy())
+    return [[heard[id(features)] for features, _ in options] for options in conditions.audio]
 
 
 class ListenerStage:
