@@ -129,18 +129,16 @@ def _cat_present(tensors: Sequence[torch.Tensor | None]) -> torch.Tensor | None:
 
 
 def _stack_heard(heard: Sequence[tuple[np.ndarray, np.ndarray | None] | None] | None) -> dict[str, torch.Tensor | None]:
-    """heard_tokens and heard_meaning of a batch from per-example (tokens, meaning) or None."""
+    """heard_tokens and heard_meaning of a batch from per-example (tokens, meaning) or None (zeros)."""
     present = [example for example in heard or () if example is not None]
     if not present:
         return {"heard_tokens": None, "heard_meaning": None}
-    tokens_shape, meaning = present[0][0].shape, present[0][1]
-    tokens = np.zeros((len(heard), *tokens_shape), np.float32)
-    meanings = None if meaning is None else np.zeros((len(heard), len(meaning)), np.float32)
+    tokens = np.zeros((len(heard), *present[0][0].shape), np.float32)
     for row, example in enumerate(heard):
         if example is not None:
             tokens[row] = example[0]
-            if meanings is not None:
-                meanings[row] = example[1]
+    meaning = present[0][1]
+    meanings = None if meaning is None else _stack_embeddings([None if e is None else e[1] for e in heard], len(meaning))
     return {"heard_tokens": torch.from_numpy(tokens), "heard_meaning": None if meanings is None else torch.from_numpy(meanings)}
 
 
