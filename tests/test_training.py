@@ -628,9 +628,11 @@ def test_a_generator_retrained_from_scratch_keeps_the_condition_encoder_it_is_gi
     assert train_cli("generator", *common, "--condition-from", str(model), "--init-from", str(model)) == 2
     assert "not both" in capsys.readouterr().err
     assert train_cli("tokenizer", *common, "--condition-from", str(model)) == 2
-    assert train_cli("generator", *common, "--condition-from", str(model),
-                     "--set", "condition.train_audio_encoder=false", "--set", "condition.listener_dropout=false") == 0
+    fixed = ["--set", "condition.train_audio_encoder=false", "--set", "condition.listener_dropout=false"]
+    assert train_cli("generator", *common, "--condition-from", str(model), *fixed) == 0
     assert "every utterance heard in advance" in capsys.readouterr().out  # the speech side is fixed
+    assert train_cli("generator", *common, "--condition-from", str(model), *fixed) == 0
+    assert "heard in advance" not in capsys.readouterr().out  # finished: nothing left to train for
     before = load_checkpoint(model / "generator.pt")
     after = load_checkpoint(tmp_path / "new" / "generator" / "model.pt")
     assert after.started_from == before.id

@@ -13,6 +13,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import numpy as np
@@ -137,9 +138,12 @@ def optimisation_step(model: nn.Module, optimizer: torch.optim.Optimizer, loss: 
 
 
 def run_stage(
-    stage: Stage, stage_dir: Path, context: RunContext, *, stop_at: int | None = None, progress: bool = True
+    stage: Stage, stage_dir: Path, context: RunContext, *, stop_at: int | None = None, progress: bool = True,
+    before_training: Callable[[], None] | None = None,
 ) -> StageResult:
-    """Train `stage` until its configured step count (or `stop_at`), resuming from stage_dir/last.pt."""
+    """Train `stage` until its configured step count (or `stop_at`), resuming from stage_dir/last.pt.
+    `before_training` runs once before the first step this call takes, and not at all when it takes
+    none (work only the steps need, such as hearing the speech in advance)."""
     train: TrainConfig = getattr(stage.config.train, stage.kind)
     final_path, last_path = stage_dir / FINAL, stage_dir / LAST
     per_rank_batch = _per_rank_batch(train.batch_size, context.world_size)
@@ -149,6 +153,8 @@ def run_stage(
     if final_path.is_file() and (start >= train.steps or not last_path.is_file()):
         return _finished(stage, final_path)
 
+    if before_training is not None and start < end:
+        before_training()
     model = wrap(stage.model, context)
     train_log = CsvLog(stage_dir / "train.csv", start) if context.is_main else None
     eval_log = CsvLog(stage_dir / "eval.csv", start) if context.is_main else None

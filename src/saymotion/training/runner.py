@@ -138,13 +138,17 @@ def _train_code_stage(kind: str, sources: TrainingSources, options: RunOptions, 
         stage.model.condition.freeze_listener(dropout=config.condition.listener_dropout)
     if not config.condition.train_audio_encoder:
         _freeze_audio_encoder(kind, stage, options)
-    if stage.model.condition.speech_side_fixed:
-        started = time.perf_counter()
-        stage.hear_speech_in_advance()
-        if context.is_main:
-            print(f"{kind}: the speech side is fixed; every utterance heard in advance "
-                  f"({time.perf_counter() - started:.0f} s)", flush=True)
-    return run_stage(stage, options.out_dir / kind, context, stop_at=options.stop_at, progress=options.progress)
+    hear = (lambda: _hear_speech_in_advance(stage, context)) if stage.model.condition.speech_side_fixed else None
+    return run_stage(stage, options.out_dir / kind, context, stop_at=options.stop_at, progress=options.progress,
+                     before_training=hear)
+
+
+def _hear_speech_in_advance(stage: CodeStage, context: RunContext) -> None:
+    started = time.perf_counter()
+    stage.hear_speech_in_advance()
+    if context.is_main:
+        print(f"{stage.kind}: the speech side is fixed; every utterance heard in advance "
+              f"({time.perf_counter() - started:.0f} s)", flush=True)
 
 
 def _freeze_audio_encoder(kind: str, stage: CodeStage, options: RunOptions) -> None:
