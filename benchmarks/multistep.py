@@ -12,7 +12,7 @@ seeds after it (one seed can be lucky). Writes benchmarks/results/multistep.json
 (multistep_text.json with --text; --out names another file).
 
     .venv/bin/python benchmarks/multistep.py [--model DIR] [--data DIR] [--audio FILE | --text TEXT] \
-        [--seed 0] [--evaluator DIR --expect walk,wave-left-hand,bow --seeds 20]
+        [--seed 0] [--evaluator DIR --expect walk,wave-left-hand,bow --seeds 20] [--set sample.KEY=VALUE]
 
 examples/three_steps.wav was made with the repository's own speech command:
 
@@ -23,6 +23,7 @@ examples/three_steps.wav was made with the repository's own speech command:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -31,7 +32,7 @@ import torch
 from common import RESULTS_DIR, machine
 
 from saymotion import fileio, settings
-from saymotion.config import downsampling_factor
+from saymotion.config import SampleConfig, downsampling_factor, override_sampling
 from saymotion.datasets.prepared import PreparedDataset
 from saymotion.errors import SaymotionError
 from saymotion.evaluation.evaluator import Evaluator
@@ -80,10 +81,11 @@ def step_actions(evaluator: Evaluator, generated: GeneratedSteps) -> list[str]:
     return evaluator.evaluate_motions([features[start:end] for start, end in generated.frame_ranges]).actions
 
 
-def actions_over_seeds(pipeline: Pipeline, conditions: list, evaluator: Evaluator, seeds: range,
+def actions_over_seeds(pipeline: Pipeline, conditions: list, sample: SampleConfig, evaluator: Evaluator, seeds: range,
                        expected: list[str]) -> dict:
     """How often each step, and the whole motion, comes out as the expected actions over `seeds`."""
-    labels = [step_actions(evaluator, pipeline.generator.generate_steps(conditions, seed=seed)) for seed in seeds]
+    labels = [step_actions(evaluator, pipeline.generator.generate_steps(conditions, seed=seed, sample=sample))
+              for seed in seeds]
     return {
         "seeds": list(seeds),
         "step_actions": labels,
@@ -105,6 +107,7 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, default=20, help="with --evaluator, also classify the steps of this many "
                         "seeds after --seed (default: %(default)s)")
     parser.add_argument("--out", type=Path, help="result file (default: benchmarks/results/multistep[_text].json)")
+    parser.add_argument("--set", action="append", default=[], metavar="sample.KEY=VALUE", help="a sampling setting")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     if args.seeds < 1:
@@ -113,12 +116,13 @@ def main() -> int:
     pipeline = Pipeline.load(args.model)
     audio = None if args.text else args.audio
     try:
+        sample = override_sampling(pipeline.generator.config.sample, args.set)
         instructions, conditions = pipeline.split_steps(audio, args.text)
     except SaymotionError as error:
         print(f"multistep: error: {error}", file=sys.stderr)
         return 2
     # What Pipeline.generate_steps runs, kept whole here for the codes before inpainting.
-    generated = pipeline.generator.generate_steps(conditions, seed=args.seed)
+    generated = pipeline.generator.generate_steps(conditions, seed=args.seed, sample=sample)
     joints = generated.motion.joints[0]
     concatenated = pipeline.generator.decode_sequence(generated.codes.concatenated).joints[0]
     seams = [start for start, _ in generated.frame_ranges[1:]]
@@ -134,6 +138,7 @@ def main() -> int:
         "model": str(args.model),
         "data": str(args.data),
         "seed": args.seed,
+        "sample": dataclasses.asdict(sample),
         "segments": len(steps),
         "steps": [step.to_dict(generated.motion.fps) for step in steps],
         "seam_frames": seams,
@@ -154,7 +159,7 @@ def main() -> int:
         result["expected_actions"] = expected
         result["actions_as_expected"] = result["step_actions"] == expected
         later = range(args.seed + 1, args.seed + 1 + args.seeds)
-        result["other_seeds"] = actions_over_seeds(pipeline, conditions, evaluator, later, expected)
+        result["other_seeds"] = actions_over_seeds(pipeline, conditions, sample, evaluator, later, expected)
     output = args.out or RESULTS_DIR / ("multistep_text.json" if args.text else "multistep.json")
     fileio.write_json(output, result)
     print(f"segments: {result['segments']}")

@@ -498,3 +498,22 @@ def test_lean_minilm_matches_sentence_transformers():
     actual = SentenceEncoder().encode(texts, batch_size=2)
     assert actual.shape == (3, 384) and actual.dtype == np.float32
     np.testing.assert_allclose(actual, expected, atol=1e-5)
+
+
+def test_length_temperature_sharpens_the_drawn_lengths_towards_the_likeliest():
+    from saymotion.config import LengthConfig
+    from saymotion.models.length_predictor import LengthPredictor
+
+    model = LengthPredictor(LengthConfig(hidden=8), TINY_CONDITION, max_tokens=40, audio_dim=AUDIO_DIM)
+    probs = torch.full((40,), 1e-6)
+    probs[29], probs[8] = 0.6, 0.4  # a wave's length and, less likely, a raise's
+    model.logits = lambda cond: probs.log().expand(4000, -1)  # every row the same two-mode guess
+    def share_of_second_mode(temperature: float) -> float:
+        counts = model.predict(None, torch.Generator().manual_seed(0), temperature)
+        assert set(counts.tolist()) <= {9, 30}
+        return float((counts == 9).float().mean())
+
+    assert share_of_second_mode(1.0) == pytest.approx(0.4, abs=0.03)  # drawn from the guess as it is
+    assert share_of_second_mode(0.5) == pytest.approx(0.4**2 / (0.4**2 + 0.6**2), abs=0.03)
+    assert share_of_second_mode(0.0) == 0.0
+    assert model.predict(None).tolist() == [30] * 4000  # no generator: the likeliest

@@ -89,7 +89,8 @@ def test_config_files_compose_and_overrides_win(tmp_path: Path):
         ("sample.guidance_text=25", "guidance text must be between 0 and 20, got 25"),
         ("sample.top_k=-1", "top_k at least 0"),
         ("sample.choice_noise=-1", "choice_noise must be at least 0"),
-        ("sample.repeat_penalty=-0.5", "repeat_penalty and sample.choice_noise must be at least 0"),
+        ("sample.repeat_penalty=-0.5", "sample.repeat_penalty must be at least 0, got -0.5"),
+        ("sample.length_temperature=-1", "length_temperature must be at least 0"),
     ],
 )
 def test_bad_config_values_are_one_line_errors(override: str, message: str):

@@ -194,6 +194,10 @@ class SampleConfig:
     # MaskGIT's choice temperature: Gumbel noise on the confidence that picks which new codes stay,
     # annealed to 0 over the iterations, so the first ones kept are not all the safest codes.
     choice_noise: float = 0.0
+    # Temperature of the length predictor's distribution when a length is drawn (1 draws from it as
+    # MoMask, 0 takes the likeliest): an instruction heard between two actions has a second mode at
+    # the other action's length, and a wave drawn at a raise's length comes out a raise.
+    length_temperature: float = 1.0
 
 
 @dataclass
@@ -258,8 +262,9 @@ def check_sampling(sample: SampleConfig) -> None:
     """Sampling settings, from a config file or changed later (`override_sampling`, `Pipeline.generate`)."""
     if sample.iterations < 1 or sample.top_k < 0:
         raise ConfigError("sample.iterations must be at least 1 and sample.top_k at least 0")
-    if sample.repeat_penalty < 0 or sample.choice_noise < 0:
-        raise ConfigError("sample.repeat_penalty and sample.choice_noise must be at least 0")
+    for name in ("repeat_penalty", "choice_noise", "length_temperature"):
+        if getattr(sample, name) < 0:
+            raise ConfigError(f"sample.{name} must be at least 0, got {getattr(sample, name):g}")
     for name in ("guidance_audio", "guidance_text", "guidance_residual"):
         value = getattr(sample, name)
         if not 0.0 <= value <= MAX_GUIDANCE:

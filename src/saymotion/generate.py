@@ -132,7 +132,7 @@ class MotionGenerator:
         sample = sample or self.config.sample
         cond = self.condition_rows(rows, unconditional).to(self.device)
         generator = torch.Generator(self.device).manual_seed(seed)
-        lengths = self._token_counts(cond, seconds, generator)
+        lengths = self._token_counts(cond, seconds, sample, generator)
         base = self.checkpoints["generator"].model.generate(lengths, cond, **masked_sampling(sample), generator=generator)
         codes = self.checkpoints["residual"].model.generate(
             base, lengths, cond, **residual_sampling(sample), generator=generator
@@ -157,7 +157,7 @@ class MotionGenerator:
         lengths = step_seconds(seconds, len(steps))
         cond = self.condition_rows(steps).to(self.device)
         generator = torch.Generator(self.device).manual_seed(seed)
-        counts = self._token_counts(cond, lengths, generator)
+        counts = self._token_counts(cond, lengths, sample, generator)
         stitched = stitch_steps(self.checkpoints["generator"].model, self.checkpoints["residual"].model, cond, counts,
                                 sample, max_tokens(self.config), generator)
         factor = downsampling_factor(self.config)
@@ -188,10 +188,11 @@ class MotionGenerator:
             raise SaymotionError(f"speech features must be (frames, {audio_dim}) from {self.speech_encoder}, got {audio.shape}")
         return np.asarray(audio[: self.config.data.max_audio_frames], np.float32)
 
-    def _token_counts(self, cond: ConditionBatch, seconds: Sequence[float] | None, generator: torch.Generator) -> torch.Tensor:
-        """Each row's length in tokens: the given seconds, or the length predictor's guess."""
+    def _token_counts(self, cond: ConditionBatch, seconds: Sequence[float] | None, sample: SampleConfig,
+                      generator: torch.Generator) -> torch.Tensor:
+        """Each row's length in tokens: the given seconds, or drawn from the length predictor's guess."""
         if seconds is None:
-            return self.checkpoints["length"].model.predict(cond, generator)
+            return self.checkpoints["length"].model.predict(cond, generator, sample.length_temperature)
         return torch.tensor([self._tokens_for_seconds(value) for value in seconds], device=self.device)
 
     def _tokens_for_seconds(self, seconds: float) -> int:

@@ -45,9 +45,12 @@ class LengthPredictor(nn.Module):
         return F.cross_entropy(logits, target) + alignment, {"accuracy": accuracy, "alignment": alignment}
 
     @torch.no_grad()
-    def predict(self, cond: ConditionBatch, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Token counts (B,): drawn from the predicted distribution with a generator, else the most likely."""
-        probs = torch.softmax(self.logits(cond).float(), -1)
-        if generator is None:
-            return probs.argmax(-1) + 1
+    def predict(self, cond: ConditionBatch, generator: torch.Generator | None = None,
+                temperature: float = 1.0) -> torch.Tensor:
+        """Token counts (B,): drawn with a generator from the predicted distribution at `temperature`,
+        else (or at temperature 0) the most likely."""
+        logits = self.logits(cond).float()
+        if generator is None or temperature == 0:
+            return logits.argmax(-1) + 1
+        probs = torch.softmax(logits / temperature, -1)
         return torch.multinomial(probs, 1, generator=generator)[:, 0] + 1
