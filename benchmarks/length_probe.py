@@ -1,7 +1,8 @@
 """Does the generator read the length as part of the instruction? Each written instruction is
 generated at fixed lengths (--seconds, 20 seeds each by default) and every motion labelled by the
-evaluator's action classifier; beside it, the length predictor's likeliest and mean length for the
-instruction, and the median length of the real clips of each action of a prepared dataset. Writes benchmarks/results/length_probe.json (--out names another file).
+evaluator's action classifier; beside it, the length predictor's likeliest and mean length for
+the instruction, and the median length of the real clips of each action of a prepared dataset.
+Writes benchmarks/results/length_probe.json (--out names another file).
 
     .venv/bin/python benchmarks/length_probe.py --data DIR --evaluator DIR [--model DIR] \\
         [--text "Now wave your left hand" ...] [--seconds 3,5,7,9] [--samples 20]
