@@ -20,10 +20,10 @@ import torch
 from common import RESULTS_DIR, machine
 
 from saymotion import fileio, settings
+from saymotion.config import downsampling_factor
 from saymotion.datasets.prepared import PreparedDataset
 from saymotion.errors import SaymotionError
 from saymotion.evaluation.evaluator import Evaluator
-from saymotion.config import downsampling_factor
 from saymotion.generate import MotionGenerator
 from saymotion.skeleton import TARGET_FPS
 

@@ -8,6 +8,7 @@ from torch import nn
 
 from saymotion.config import ConditionConfig, LengthConfig
 from saymotion.models.conditioning import TEXT_EMBEDDING_DIM, ConditionBatch, ConditionEncoder
+from saymotion.models.sampling import sample_codes
 
 
 class LengthPredictor(nn.Module):
@@ -49,8 +50,5 @@ class LengthPredictor(nn.Module):
                 temperature: float = 1.0) -> torch.Tensor:
         """Token counts (B,): drawn with a generator from the predicted distribution at `temperature`,
         else (or at temperature 0) the most likely."""
-        logits = self.logits(cond).float()
-        if generator is None or temperature == 0:
-            return logits.argmax(-1) + 1
-        probs = torch.softmax(logits / temperature, -1)
-        return torch.multinomial(probs, 1, generator=generator)[:, 0] + 1
+        counts, _ = sample_codes(self.logits(cond), temperature if generator is not None else 0.0, 0, generator)
+        return counts + 1
