@@ -113,6 +113,23 @@ def test_code_batches_come_from_one_length_bucket_or_from_all_clips(buckets: boo
     assert (max(spreads) <= 12) if buckets else (min(spreads) >= 25), spreads
 
 
+@pytest.mark.parametrize("kind", ["generator", "length"])
+def test_only_the_length_predictor_learns_from_batches_of_all_lengths(kind: str):
+    from saymotion.training.data import BUCKET_SIZE, ClipConditions, CodeSplit
+    from saymotion.training.stages import CodeStage
+
+    codes = [np.zeros((1 + i % 12, 2), np.int16) for i in range(4 * BUCKET_SIZE)]  # the tiny config's 1..12 tokens
+    conditions = ClipConditions([[] for _ in codes], [[np.ones(384, np.float32)] for _ in codes], audio_dim=12)
+    train = CodeSplit(codes, conditions, ["walk"] * len(codes))
+    stage = CodeStage(kind, load_config(TINY), tiny_checkpoint("tokenizer"), train, CodeSplit([], conditions, []),
+                      torch.device("cpu"))
+    rng = np.random.default_rng(0)
+    spreads = [int(np.ptp(stage.batch(rng, 32).lengths.numpy())) for _ in range(20)]
+    # The generator's batches share a length bucket (it pads code sequences); the length
+    # predictor's span the lengths it is to tell apart.
+    assert (max(spreads) <= 4) if kind == "generator" else (min(spreads) >= 8), spreads
+
+
 @pytest.mark.parametrize("buckets", [True, False])
 def test_balanced_code_batches_draw_actions_by_their_clip_count_to_the_power_one_minus_balance(buckets: bool):
     from saymotion.training.data import ClipConditions, CodeSampler, action_weights

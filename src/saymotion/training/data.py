@@ -118,7 +118,7 @@ class CodeSampler:
     """Batches of (codes, token count, condition) for the transformers and the length predictor.
 
     Each batch is drawn from clips of similar length (each clip still as likely as its weight), so
-    little compute goes into padding; with data.length_buckets false, from all clips. Clips are
+    little compute goes into padding; with data.length_buckets or `by_length` false, from all clips. Clips are
     equally likely unless `actions` is given and data.balance_actions > 0 (`action_weights`). Sequences
     longer than `max_tokens` are cropped at a random offset. For each example one spoken and one
     written instruction of its clip are drawn, then each modality is dropped independently with
@@ -126,13 +126,13 @@ class CodeSampler:
     """
 
     def __init__(self, codes: list[np.ndarray], conditions: ClipConditions, config: ExperimentConfig, max_tokens: int,
-                 actions: Sequence[str] | None = None):
+                 actions: Sequence[str] | None = None, by_length: bool = True):
         if not codes:
             raise DataError("no clips to train on")
         self.codes = codes
         balance = config.data.balance_actions
         self.weights = action_weights(actions, balance) if actions is not None and balance > 0 else None
-        bucket_size = BUCKET_SIZE if config.data.length_buckets else len(codes)
+        bucket_size = BUCKET_SIZE if by_length and config.data.length_buckets else len(codes)
         self.buckets = length_buckets([min(len(c), max_tokens) for c in codes], bucket_size)
         self.bucket_of = np.empty(len(codes), np.int64)
         for index, bucket in enumerate(self.buckets):

@@ -148,9 +148,14 @@ class CodeStage:
         self.dims = ModelDims(tokenizer.dims.feature_dim, audio_dim=train.conditions.audio_dim)
         self.model = seeded_model(kind, config, self.dims, device)
         self.started_from = ""  # id of the model whose weights training starts from (fine-tuning)
-        self.train_sampler = CodeSampler(train.codes, train.conditions, config, max_tokens(config), train.actions)
+        # The length predictor reads no code sequence, so has no padding to save; batches of one
+        # length would teach it a single length per step.
+        by_length = kind != "length"
+        self.train_sampler = CodeSampler(train.codes, train.conditions, config, max_tokens(config), train.actions,
+                                         by_length=by_length)
         # Validation stays uniform over clips, so its losses compare across sampling settings.
-        self.val_sampler = CodeSampler(val.codes, val.conditions, config, max_tokens(config)) if val.codes else None
+        self.val_sampler = (CodeSampler(val.codes, val.conditions, config, max_tokens(config), by_length=by_length)
+                            if val.codes else None)
 
     def hear_speech_in_advance(self) -> None:
         """With the speech side fixed (frozen and held in eval mode), what it hears of an utterance is
