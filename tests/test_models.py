@@ -500,6 +500,24 @@ def test_lean_minilm_matches_sentence_transformers():
     np.testing.assert_allclose(actual, expected, atol=1e-5)
 
 
+@pytest.mark.parametrize("read_audio_tokens", [True, False])
+def test_a_length_predictor_can_read_the_meaning_of_speech_without_the_audio_tokens(read_audio_tokens):
+    from saymotion.config import LengthConfig
+    from saymotion.models.length_predictor import LengthPredictor
+
+    torch.manual_seed(0)
+    reading = replace(MEANING, meaning_layers=1)  # a frame reader: the meaning does not read the audio encoder
+    model = LengthPredictor(LengthConfig(hidden=8, read_audio_tokens=read_audio_tokens), reading, max_tokens=40,
+                            audio_dim=AUDIO_DIM, text_dim=TEXT_DIM).eval()
+    batch = condition_batch(with_audio=(True, True, True))
+    before = model.logits(batch)
+    torch.nn.init.normal_(model.condition.audio.query.weight)  # other audio tokens, the same meaning
+    assert torch.allclose(model.logits(batch), before) != read_audio_tokens
+    # Each guess still follows the meaning and the written instruction.
+    torch.nn.init.normal_(model.condition.meaning_frames.proj.weight)
+    assert not torch.allclose(model.logits(batch), before)
+
+
 def test_length_temperature_sharpens_the_drawn_lengths_towards_the_likeliest():
     from saymotion.config import LengthConfig
     from saymotion.models.length_predictor import LengthPredictor

@@ -86,6 +86,7 @@ def test_config_files_compose_and_overrides_win(tmp_path: Path):
         ("condition.listener=true", "listener needs the meaning token"),
         ("data.balance_actions=1.5", "balance_actions must be between 0 and 1"),
         ("condition.meaning_layers=-1", "meaning_layers must be at least 0"),
+        ("length.read_audio_tokens=false", "read_audio_tokens = false needs the meaning token"),
         ("sample.guidance_text=25", "guidance text must be between 0 and 20, got 25"),
         ("sample.top_k=-1", "top_k at least 0"),
         ("sample.choice_noise=-1", "choice_noise must be at least 0"),

@@ -154,6 +154,10 @@ class ResidualTransformerConfig:
 class LengthConfig:
     hidden: int = 256
     dropout: float = 0.1
+    # Whether the length predictor reads the audio encoder's tokens beside the meaning token. They
+    # gave a short spoken command a second guess of about 2 s that the meaning alone does not
+    # (docs/design.md, "Lengths from the meaning of speech").
+    read_audio_tokens: bool = True
 
 
 @dataclass
@@ -235,6 +239,9 @@ def validate(config: ExperimentConfig) -> None:
         raise ConfigError("condition.dim must be divisible by condition.encoder_heads")
     if condition.listener and (condition.align_weight <= 0 or AUDIO not in condition.modalities):
         raise ConfigError("condition.listener needs the meaning token: audio among condition.modalities and condition.align_weight > 0")
+    if not config.length.read_audio_tokens and (condition.align_weight <= 0 or AUDIO not in condition.modalities):
+        raise ConfigError("length.read_audio_tokens = false needs the meaning token: audio among condition.modalities "
+                          "and condition.align_weight > 0")
     if min(condition.audio_tokens, condition.audio_pool, condition.memory_size) < 1:
         raise ConfigError("condition.audio_tokens, audio_pool and memory_size must be at least 1")
     if condition.meaning_layers < 0:

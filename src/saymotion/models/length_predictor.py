@@ -23,7 +23,9 @@ class LengthPredictor(nn.Module):
         super().__init__()
         self.max_tokens = max_tokens
         self.condition = ConditionEncoder(condition, audio_dim, text_dim)
-        width = condition.dim * self.condition.num_tokens
+        # The audio encoder's tokens come first; the meaning token follows them.
+        self.unread_tokens = 0 if config.read_audio_tokens else self.condition.audio.tokens
+        width = condition.dim * (self.condition.num_tokens - self.unread_tokens)
         self.head = nn.Sequential(
             nn.LayerNorm(width),
             nn.Linear(width, config.hidden),
@@ -34,13 +36,13 @@ class LengthPredictor(nn.Module):
 
     def logits(self, cond: ConditionBatch) -> torch.Tensor:
         """(B, max_tokens) logits; class i means i + 1 tokens."""
-        return self.head(self.condition(cond).flatten(1))
+        return self.head(self.condition(cond)[:, self.unread_tokens :].flatten(1))
 
     def forward(self, cond: ConditionBatch, token_counts: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Training objective: cross-entropy of the token count plus the condition's alignment loss;
         accuracy and alignment."""
         tokens, alignment = self.condition.encode_for_training(cond)
-        logits = self.head(tokens.flatten(1))
+        logits = self.head(tokens[:, self.unread_tokens :].flatten(1))
         target = token_counts.clamp(1, self.max_tokens) - 1
         accuracy = (logits.argmax(-1) == target).float().mean()
         return F.cross_entropy(logits, target) + alignment, {"accuracy": accuracy, "alignment": alignment}
