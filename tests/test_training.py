@@ -348,6 +348,21 @@ def test_exported_model_generates_from_audio_text_or_both(run: Path, tmp_path: P
         generator.generate()
 
 
+def test_the_exported_config_holds_each_stage_s_own_model_section_and_training():
+    from types import SimpleNamespace
+
+    from saymotion.training.runner import exported_config
+
+    base = load_config(TINY)
+    length = load_config(TINY, ["length.hidden=12", "train.length.steps=7"])
+    checkpoints = {kind: SimpleNamespace(config=length if kind == "length" else base)
+                   for kind in ("tokenizer", "generator", "residual", "length")}
+    config = exported_config(checkpoints)
+    assert config["length"]["hidden"] == 12 and config["train"]["length"]["steps"] == 7
+    assert config["generator"] == config_to_dict(base)["generator"]
+    assert config["train"]["generator"] == config_to_dict(base)["train"]["generator"]
+
+
 def test_export_sets_the_sampling_settings_and_nothing_else(run: Path, tmp_path: Path, capsys):
     from saymotion.generate import MotionGenerator
 

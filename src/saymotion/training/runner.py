@@ -373,10 +373,13 @@ def with_listener(checkpoint: Checkpoint, listener: Checkpoint) -> Checkpoint:
 
 def exported_config(checkpoints: dict[str, Checkpoint]) -> dict:
     """The generator's config (the listener's training settings included) with each exported
-    stage's training settings as that stage ran them: a stage continued after an edit of the config
-    file records the new values, its siblings keep theirs."""
+    stage's own model section and training settings as that stage ran them: a stage retrained with
+    other settings records them, its siblings keep theirs."""
     config = config_to_dict(checkpoints["generator"].config)
-    config["train"].update({kind: config_to_dict(checkpoint.config)["train"][kind] for kind, checkpoint in checkpoints.items()})
+    for kind, checkpoint in checkpoints.items():
+        own = config_to_dict(checkpoint.config)
+        config[kind] = own[kind]
+        config["train"][kind] = own["train"][kind]
     return config
 
 
