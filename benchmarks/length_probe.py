@@ -22,12 +22,12 @@ import torch
 from common import RESULTS_DIR, machine
 
 from saymotion import fileio, settings
-from saymotion.pipeline import Pipeline
 from saymotion.config import downsampling_factor
 from saymotion.datasets.prepared import PreparedDataset
 from saymotion.errors import SaymotionError
 from saymotion.evaluation.evaluator import Evaluator
 from saymotion.generate import MotionGenerator
+from saymotion.pipeline import Pipeline
 from saymotion.skeleton import TARGET_FPS
 
 # The sentences examples/three_steps.wav says, as multi-step text splits them.
@@ -103,7 +103,8 @@ def main() -> int:
         return 2
     result = {"model": str(args.model), "evaluator": str(args.evaluator), "data": str(args.data),
               "samples": args.samples, "median_seconds_by_action": medians, "predicted_seconds": predicted,
-              "recording": str(args.recording), "spoken_steps_predicted_seconds": spoken, "labels_by_seconds": probe, **machine()}
+              "recording": str(args.recording), "spoken_steps_predicted_seconds": spoken,
+              "labels_by_seconds": probe, **machine()}
     fileio.write_json(args.out, result)
     for text, rows in probe.items():
         print(f"{text!r}: predicted {predicted[text]['likeliest']:g} s (likeliest), {predicted[text]['mean']:g} s (mean)")
