@@ -127,6 +127,11 @@ class ConditionConfig:
     # the stage to read such meanings. 0 (the shipped model) adds none.
     meaning_noise: float = 0.0
 
+    @property
+    def has_meaning_token(self) -> bool:
+        """Whether the speech side predicts the meaning of the words spoken (the listener's output)."""
+        return self.align_weight > 0 and AUDIO in self.modalities
+
 
 @dataclass
 class MaskedTransformerConfig:
@@ -237,9 +242,9 @@ def validate(config: ExperimentConfig) -> None:
         raise ConfigError(f"condition.audio_encoder must be one of {list(AUDIO_ENCODERS)}, got {condition.audio_encoder!r}")
     if condition.encoder_heads <= 0 or condition.dim % condition.encoder_heads:
         raise ConfigError("condition.dim must be divisible by condition.encoder_heads")
-    if condition.listener and (condition.align_weight <= 0 or AUDIO not in condition.modalities):
+    if condition.listener and not condition.has_meaning_token:
         raise ConfigError("condition.listener needs the meaning token: audio among condition.modalities and condition.align_weight > 0")
-    if not config.length.read_audio_tokens and (condition.align_weight <= 0 or AUDIO not in condition.modalities):
+    if not config.length.read_audio_tokens and not condition.has_meaning_token:
         raise ConfigError("length.read_audio_tokens = false needs the meaning token: audio among condition.modalities "
                           "and condition.align_weight > 0")
     if min(condition.audio_tokens, condition.audio_pool, condition.memory_size) < 1:

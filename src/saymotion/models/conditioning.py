@@ -277,7 +277,7 @@ class ConditionEncoder(nn.Module):
         if AUDIO in config.modalities:
             self.audio = AUDIO_ENCODER_CLASSES[config.audio_encoder](config, audio_dim)
             audio_tokens = self.audio.tokens
-            if config.align_weight > 0:
+            if config.has_meaning_token:
                 self.meaning = meaning_head(config, audio_dim, text_dim)
                 self.meaning_frames = FrameReader(config, audio_dim) if config.meaning_layers else None
                 audio_tokens += 1

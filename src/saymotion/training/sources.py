@@ -71,7 +71,7 @@ def load_conditions(
         utterances = [
             u for u in sources.speech.split(split) if u.kind in kinds and any(clip in index for clip in u.clips)
         ]
-        spoken = cache.embed([u.text for u in utterances]) if config.condition.align_weight > 0 else {}
+        spoken = cache.embed([u.text for u in utterances]) if config.condition.has_meaning_token else {}
         for utterance in utterances:
             features = sources.speech.features(utterance.id)
             for clip in utterance.clips:
