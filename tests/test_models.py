@@ -283,6 +283,52 @@ def test_meaning_noise_turns_the_read_meaning_by_a_bounded_angle_in_training_onl
     torch.testing.assert_close(noisy.eval().encode(batch)[0], plain.eval().encode(batch)[0])
 
 
+def test_a_heard_meaning_is_drawn_towards_its_nearest_known_meanings_by_the_weight_asked():
+    from saymotion.models.conditioning import SNAP_NEIGHBOURS, drawn_to_known
+
+    torch.manual_seed(0)
+    known = torch.nn.functional.normalize(torch.randn(40, TEXT_DIM), dim=-1)
+    # Each heard meaning lies a little off one known meaning.
+    heard = torch.nn.functional.normalize(known[:3] + 0.3 * torch.randn(3, TEXT_DIM), dim=-1)
+    as_heard = drawn_to_known(heard, known, torch.zeros(3))
+    torch.testing.assert_close(as_heard, heard)
+    moved = drawn_to_known(heard, known, torch.tensor([0.0, 0.5, 1.0]))
+    torch.testing.assert_close(moved.norm(dim=-1), torch.ones(3))
+    torch.testing.assert_close(moved[0], heard[0])  # each row by its own weight
+    target = drawn_to_known(heard, known, torch.ones(3))
+    torch.testing.assert_close(moved[2], target[2])
+    # Half way: the direction halfway between what was heard and the known meanings' mean.
+    torch.testing.assert_close(moved[1], torch.nn.functional.normalize(heard[1] + target[1], dim=-1))
+    assert (heard[1] @ target[1]) < (moved[1] @ target[1]) < 1
+    # Fully drawn: the softmax-weighted mean of the nearest, which the far ones do not move.
+    nearest = (heard[2] @ known.T).topk(SNAP_NEIGHBOURS)
+    expected = torch.nn.functional.normalize(
+        (torch.softmax(nearest.values / 0.05, -1)[:, None] * known[nearest.indices]).sum(0), dim=-1
+    )
+    torch.testing.assert_close(moved[2], expected)
+    far = torch.cat([known, -heard[2:].expand(5, -1)])  # opposite to what was heard: never among the nearest
+    torch.testing.assert_close(drawn_to_known(heard, far, torch.ones(3))[2], expected)
+
+
+def test_condition_batches_carry_how_far_each_row_is_drawn_to_the_known_meanings():
+    encoder = ConditionEncoder(replace(MEANING, dropout=0.0), AUDIO_DIM, TEXT_DIM).eval()
+    batch = condition_batch(with_audio=(True, True, True))
+    snapped = replace(batch, meaning_snap=torch.tensor([0.0, 1.0, 0.5]))
+    with pytest.raises(ValueError, match="known meanings"):
+        encoder.hear(snapped)
+    _, heard = encoder.hear(batch)
+    encoder.know_meanings(torch.nn.functional.normalize(torch.randn(5, TEXT_DIM), dim=-1))
+    _, drawn = encoder.hear(snapped)
+    torch.testing.assert_close(drawn[0], heard[0])
+    assert not torch.allclose(drawn[1:], heard[1:])
+    assert "known_meanings" not in encoder.state_dict()  # they come from the model folder, not the weights
+    # Joined with a batch that draws nothing, that batch's rows are drawn by 0; indexing keeps each row's.
+    joined = ConditionBatch.cat([batch, snapped])
+    torch.testing.assert_close(joined.meaning_snap, torch.tensor([0.0, 0.0, 0.0, 0.0, 1.0, 0.5]))
+    assert joined.map(lambda tensor: tensor[[4]]).meaning_snap.tolist() == [1.0]
+    assert ConditionBatch.cat([batch, batch]).meaning_snap is None
+
+
 def test_contrastive_loss_prefers_the_words_spoken_over_the_mirrored_words_and_ignores_repeats():
     from saymotion.models.conditioning import contrastive_loss
 

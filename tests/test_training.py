@@ -92,6 +92,7 @@ def test_config_files_compose_and_overrides_win(tmp_path: Path):
         ("sample.choice_noise=-1", "choice_noise must be at least 0"),
         ("sample.repeat_penalty=-0.5", "sample.repeat_penalty must be at least 0, got -0.5"),
         ("sample.length_temperature=-1", "length_temperature must be at least 0"),
+        ("sample.meaning_snap=1.5", "meaning_snap must be between 0 and 1, got 1.5"),
     ],
 )
 def test_bad_config_values_are_one_line_errors(override: str, message: str):
@@ -481,6 +482,55 @@ def test_listener_learns_the_words_spoken_and_stays_frozen_inside_the_later_stag
     generator = load_checkpoint(listener_run / "generator" / "model.pt")
     fresh = build_model("generator", generator.config, generator.dims).condition.state_dict()
     assert not torch.equal(generator.model.condition.state_dict()["text.0.weight"], fresh["text.0.weight"])
+
+
+def test_known_meanings_come_from_the_training_speech_and_go_with_the_exported_model(prepared: Path, speech: Path,
+                                                                                   run: Path, listener_run: Path,
+                                                                                   tmp_path: Path, capsys):
+    from saymotion.errors import SaymotionError
+    from saymotion.generate import MotionGenerator
+    from saymotion.known_meanings import load_known_meanings, representatives, spoken_training_texts
+    from saymotion.models.minilm import SentenceEncoder
+    from saymotion.training.sources import SpeechCorpus
+
+    assert cli_main(["train", "meanings", "--run", str(run), "--speech", str(speech)]) == 2
+    assert "meaning token" in capsys.readouterr().err  # a model without one has no meaning to draw
+    assert train_cli("generator", *data_args(prepared, speech), "--out", str(tmp_path / "unused"), "--count", "4") == 2
+    assert "--count is an option of `saymotion train meanings`" in capsys.readouterr().err
+    source = tmp_path / "run"
+    shutil.copytree(listener_run, source)
+    export = ["train", "export", "--run", str(source), "--half", "--set", "sample.meaning_snap=1", "--out"]
+    assert cli_main([*export, str(tmp_path / "refused")]) == 2
+    assert "train meanings" in capsys.readouterr().err and not (tmp_path / "refused").exists()
+
+    assert cli_main(["train", "meanings", "--run", str(source), "--speech", str(speech), "--count", "4"]) == 0
+    texts = spoken_training_texts(speech, load_checkpoint(source / "generator" / "model.pt").config.data.instruction_kinds)
+    known = load_known_meanings(source)
+    assert known.source["texts"] == len(texts) > 4 and known.embeddings.shape == (4, 384)
+    # The k-means centres of the training instructions' embeddings (int8 costs a cosine of 1e-4 at most).
+    centres = torch.from_numpy(representatives(SentenceEncoder().encode(texts), 4, seed=0)).float()
+    assert (known.embeddings * centres).sum(1).min() > 0.9999
+
+    assert cli_main([*export, str(tmp_path / "model")]) == 0
+    generator = MotionGenerator.load(tmp_path / "model")
+    torch.testing.assert_close(generator.known_meanings.embeddings, known.embeddings)
+    corpus = SpeechCorpus(speech, generator.config.data.speech_encoder)
+    features = corpus.features(corpus.split("val")[0].id).astype(np.float32)
+    drawn = generator.condition_rows([(features, None), (None, "walks forward")])
+    plain = generator.condition_rows([(features, None)], sample=dataclasses.replace(generator.config.sample, meaning_snap=0))
+    assert drawn.meaning_snap.tolist() == [1.0, 1.0] and plain.meaning_snap is None
+    condition = generator.checkpoints["generator"].model.condition
+    nearest_known = lambda batch: (condition.hear(batch)[1][0] @ known.embeddings.T).max()
+    assert nearest_known(plain) < nearest_known(drawn)
+    # The length predictor reads the meaning as heard.
+    lengths = generator.checkpoints["length"].model
+    torch.testing.assert_close(lengths.logits(drawn.map(lambda t: t[:1])), lengths.logits(plain))
+    assert len(generator.generate_rows([(features, None)], seconds=[1.0]).features) == 1
+
+    without = MotionGenerator.load(source)  # the run itself has them too; a model without them refuses
+    without.known_meanings = None
+    with pytest.raises(SaymotionError, match="needs the model's known meanings"):
+        without.condition_rows([(features, None)], sample=dataclasses.replace(without.config.sample, meaning_snap=0.5))
 
 
 def test_a_frame_reading_listener_replaces_a_models_meaning_head_at_export(prepared: Path, speech: Path, listener_run: Path,

@@ -207,6 +207,11 @@ class SampleConfig:
     # MoMask, 0 takes the likeliest): an instruction heard between two actions has a second mode at
     # the other action's length, and a wave drawn at a raise's length comes out a raise.
     length_temperature: float = 1.0
+    # How far (0-1) the heard meaning of speech moves towards the known meanings nearest it: those of
+    # the training split's spoken instructions, a model's meanings.pt (`saymotion train meanings`).
+    # The listener hears unheard phrasing inexactly; the generator reads known meanings best.
+    # 0 leaves the meaning as heard.
+    meaning_snap: float = 0.0
 
 
 @dataclass
@@ -277,6 +282,8 @@ def check_sampling(sample: SampleConfig) -> None:
     for name in ("repeat_penalty", "choice_noise", "length_temperature"):
         if getattr(sample, name) < 0:
             raise ConfigError(f"sample.{name} must be at least 0, got {getattr(sample, name):g}")
+    if not 0.0 <= sample.meaning_snap <= 1.0:
+        raise ConfigError(f"sample.meaning_snap must be between 0 and 1, got {sample.meaning_snap:g}")
     for name in ("guidance_audio", "guidance_text", "guidance_residual"):
         value = getattr(sample, name)
         if not 0.0 <= value <= MAX_GUIDANCE:

@@ -14,7 +14,7 @@ motion of several instructions in order (saymotion.multistep).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -24,6 +24,7 @@ import torch
 from saymotion.checkpoint import Checkpoint, check_same_tokenizer, load_checkpoint, model_files
 from saymotion.config import AUDIO, STAGES, TEXT, ExperimentConfig, SampleConfig, downsampling_factor, max_tokens
 from saymotion.errors import CheckpointError, SaymotionError
+from saymotion.known_meanings import MEANINGS_FILE, KnownMeanings, load_known_meanings
 from saymotion.models.conditioning import ConditionBatch
 from saymotion.models.minilm import SentenceEncoder
 from saymotion.multistep import StitchedCodes, masked_sampling, residual_sampling, step_seconds, stitch_steps
@@ -48,19 +49,31 @@ class GeneratedSteps:
     frame_ranges: list[tuple[int, int]]  # [start, end) frames of each step
 
 
+# The stages whose condition draws heard meanings towards the known ones (sample.meaning_snap).
+CODE_MAKERS = ("generator", "residual")
+
+
 class MotionGenerator:
-    def __init__(self, checkpoints: dict[str, Checkpoint], device: str | torch.device = "cpu"):
+    def __init__(self, checkpoints: dict[str, Checkpoint], device: str | torch.device = "cpu",
+                 known_meanings: KnownMeanings | None = None):
         self.device = torch.device(device)
         self.checkpoints = checkpoints
+        self.known_meanings = known_meanings
         check_same_tokenizer(checkpoints)
         for checkpoint in checkpoints.values():
             checkpoint.model.to(self.device).eval()
+        if known_meanings is not None:
+            for kind in CODE_MAKERS:  # the length predictor reads the meaning as heard
+                condition = self.checkpoints[kind].model.condition
+                if condition.meaning is not None:
+                    condition.know_meanings(known_meanings.embeddings)
         self._text_encoder: SentenceEncoder | None = None
 
     @classmethod
     def load(cls, model_dir: str | os.PathLike, device: str | torch.device = "cpu") -> "MotionGenerator":
         files = model_files(Path(model_dir))
-        return cls({kind: load_checkpoint(path, kind, device) for kind, path in files.items()}, device)
+        return cls({kind: load_checkpoint(path, kind, device) for kind, path in files.items()}, device,
+                   load_known_meanings(model_dir))
 
     @property
     def config(self) -> ExperimentConfig:
@@ -130,7 +143,7 @@ class MotionGenerator:
         if seconds is not None and len(seconds) != len(rows):
             raise SaymotionError(f"got {len(seconds)} lengths for {len(rows)} instructions")
         sample = sample or self.config.sample
-        cond = self.condition_rows(rows, unconditional).to(self.device)
+        cond = self.condition_rows(rows, unconditional, sample).to(self.device)
         generator = torch.Generator(self.device).manual_seed(seed)
         lengths = self._token_counts(cond, seconds, sample, generator)
         base = self.checkpoints["generator"].model.generate(lengths, cond, **masked_sampling(sample), generator=generator)
@@ -155,7 +168,7 @@ class MotionGenerator:
             raise SaymotionError("give at least one instruction")
         sample = sample or self.config.sample
         lengths = step_seconds(seconds, len(steps))
-        cond = self.condition_rows(steps).to(self.device)
+        cond = self.condition_rows(steps, sample=sample).to(self.device)
         generator = torch.Generator(self.device).manual_seed(seed)
         counts = self._token_counts(cond, lengths, sample, generator)
         stitched = stitch_steps(self.checkpoints["generator"].model, self.checkpoints["residual"].model, cond, counts,
@@ -168,8 +181,10 @@ class MotionGenerator:
         """The motion of one code sequence (N, Q) of any length."""
         return self._decode(codes[None], torch.tensor([len(codes)]))
 
-    def condition_rows(self, rows: Sequence[tuple[np.ndarray | None, str | None]], unconditional: bool = False) -> ConditionBatch:
-        """A batch with one (speech features, text) condition per row; each distinct text is embedded once."""
+    def condition_rows(self, rows: Sequence[tuple[np.ndarray | None, str | None]], unconditional: bool = False,
+                       sample: SampleConfig | None = None) -> ConditionBatch:
+        """A batch with one (speech features, text) condition per row; each distinct text is embedded
+        once; heard meanings drawn towards the known ones by `sample` (default: the model's)."""
         if not unconditional and any(audio is None and not text for audio, text in rows):
             raise SaymotionError("give a spoken instruction, a text, or both")
         texts = {text for _, text in rows if text}
@@ -178,7 +193,14 @@ class MotionGenerator:
         embeddings = {text: self.embed_text(text) for text in texts}
         audio = [None if features is None else self._checked_speech(features) for features, _ in rows]
         audio_dim = self.checkpoints["generator"].dims.audio_dim
-        return ConditionBatch.from_arrays(audio, [embeddings.get(text) for _, text in rows], audio_dim)
+        cond = ConditionBatch.from_arrays(audio, [embeddings.get(text) for _, text in rows], audio_dim)
+        snap = (sample or self.config.sample).meaning_snap
+        if snap == 0 or not bool(cond.use_audio.any()):
+            return cond
+        if self.known_meanings is None:
+            raise SaymotionError(f"sample.meaning_snap = {snap:g} needs the model's known meanings ({MEANINGS_FILE}, "
+                                 "written by `saymotion train meanings`)")
+        return replace(cond, meaning_snap=torch.full((len(rows),), float(snap)))
 
     def _checked_speech(self, audio: np.ndarray) -> np.ndarray:
         audio_dim = self.checkpoints["generator"].dims.audio_dim

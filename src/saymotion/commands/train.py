@@ -7,8 +7,9 @@ import argparse
 from pathlib import Path
 
 from saymotion import settings
+from saymotion.known_meanings import KnownMeaningsConfig
 
-STAGE_CHOICES = ("tokenizer", "listener", "generator", "residual", "length", "all", "export")
+STAGE_CHOICES = ("tokenizer", "listener", "generator", "residual", "length", "all", "export", "meanings")
 # The stages export can take from runs of their own, with what each one is.
 STAGE_RUN_KINDS = {"generator": "generator", "residual": "residual transformer", "length": "length predictor"}
 
@@ -16,7 +17,10 @@ DESCRIPTION = """\
 Train one stage, or all of them in order, into a run folder (the listener stage runs only when
 condition.listener is on, as in configs/meaning-token.toml). Every stage resumes from its last
 checkpoint (RUN/<stage>/last.pt) and is skipped when already finished. `export` copies a finished
-run's models (without training state) into a folder that `saymotion generate --model` reads.
+run's models (without training state) into a folder that `saymotion generate --model` reads, with
+its known meanings when it has them. `meanings` writes RUN/meanings.pt for a finished run or
+exported model (--run): the known meanings that sample.meaning_snap draws heard speech towards,
+from the texts of the speech corpus's training split.
 
 Several processes: torchrun --nproc-per-node 2 -m saymotion train all --config FILE --out RUN
 (gloo on CPU, NCCL on CUDA; train.<stage>.batch_size is the total over all processes)."""
@@ -31,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "train", help="train the motion tokenizer and generators", description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("stage", choices=STAGE_CHOICES, help="what to train (or export)")
+    parser.add_argument("stage", choices=STAGE_CHOICES, help="what to train (or export, or give known meanings)")
     parser.add_argument("--config", type=Path, default=default_config(), help="TOML config (default: configs/default.toml)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override one config value, e.g. --set train.generator.steps=2000 (repeatable; "
@@ -52,7 +56,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--stop-at", type=int, metavar="STEP",
                         help="stop after this step of each stage (saving a checkpoint); run again to continue")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
-    parser.add_argument("--run", type=Path, help="export: the run folder (or exported model folder) to export")
+    parser.add_argument("--run", type=Path,
+                        help="export, meanings: the run folder (or exported model folder) to export or give known meanings")
+    parser.add_argument("--count", type=int,
+                        help="meanings: how many known meanings to keep, k-means centres of the training instructions' "
+                             f"embeddings (default: {KnownMeaningsConfig.count})")
     parser.add_argument("--half", action="store_true", help="export: store weights as fp16 (half the size)")
     for kind, name in STAGE_RUN_KINDS.items():
         parser.add_argument(f"--{kind}-run", type=Path, metavar="RUN",
@@ -66,11 +74,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from saymotion.errors import SaymotionError
 
+    if args.count is not None and args.stage != "meanings":
+        raise SaymotionError("--count is an option of `saymotion train meanings`")
     if args.stage == "export":
         return _export(args)
+    if args.stage == "meanings":
+        return _meanings(args)
     if args.run or args.half or args.listener_run or _stage_runs(args):
         raise SaymotionError("--run, --half, --generator-run, --residual-run, --length-run and --listener-run "
-                             "are options of `saymotion train export`")
+                             "are options of `saymotion train export` (--run also of `meanings`)")
     for option, value in (("--init-from", args.init_from), ("--condition-from", args.condition_from)):
         if value and args.stage in ("tokenizer", "listener"):
             raise SaymotionError(f"{option} applies to the generator, residual and length stages, not the {args.stage}")
@@ -95,6 +107,20 @@ def _export(args: argparse.Namespace) -> int:
                          stage_runs=_stage_runs(args))
     total = sum(path.stat().st_size for path in paths.values())
     print(f"exported {len(paths)} models to {args.out} ({total / 1e6:.1f} MB)")
+    return 0
+
+
+def _meanings(args: argparse.Namespace) -> int:
+    from saymotion.errors import SaymotionError
+    from saymotion.training.runner import write_known_meanings
+
+    if args.run is None:
+        raise SaymotionError("meanings needs --run RUN (a finished run or an exported model)")
+    config = KnownMeaningsConfig() if args.count is None else KnownMeaningsConfig(count=args.count)
+    if config.count < 1:
+        raise SaymotionError(f"--count must be at least 1, got {config.count}")
+    path = write_known_meanings(args.run.resolve(), args.speech.resolve() if args.speech else None, config)
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
     return 0
 
 

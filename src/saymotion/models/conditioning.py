@@ -28,6 +28,9 @@ small transformer of its own instead of the audio tokens. The listener is then t
 alone, independent of the audio encoder (which the motion loss trains, as in the paper), so a
 better listener can replace the one a model was trained with (`saymotion train export
 --listener-run`).
+
+Known meanings (sample.meaning_snap, saymotion.known_meanings): at generation the heard meaning can
+be drawn part of the way towards the embeddings of the training instructions nearest it.
 """
 
 from __future__ import annotations
@@ -60,6 +63,9 @@ class ConditionBatch:
     # audio tokens (B, K, dim) and meaning (B, E, None without a meaning head). `audio` is then unused.
     heard_tokens: torch.Tensor | None = None
     heard_meaning: torch.Tensor | None = None
+    # (B,) how far each row's heard meaning moves towards the known meanings (sample.meaning_snap;
+    # `drawn_to_known`); None: as heard.
+    meaning_snap: torch.Tensor | None = None
 
     @classmethod
     def from_arrays(
@@ -116,7 +122,16 @@ class ConditionBatch:
             spoken_text=torch.cat([b.spoken_text for b in batches]),
             heard_tokens=_cat_present([b.heard_tokens for b in batches]),
             heard_meaning=_cat_present([b.heard_meaning for b in batches]),
+            meaning_snap=_cat_snap(batches),
         )
+
+
+def _cat_snap(batches: Sequence["ConditionBatch"]) -> torch.Tensor | None:
+    """The batches' meaning_snap joined, 0 for the rows of a batch without one; None when none has one."""
+    if all(b.meaning_snap is None for b in batches):
+        return None
+    return torch.cat([b.use_audio.new_zeros(len(b.use_audio), dtype=torch.float32) if b.meaning_snap is None
+                      else b.meaning_snap for b in batches])
 
 
 def _cat_present(tensors: Sequence[torch.Tensor | None]) -> torch.Tensor | None:
@@ -290,6 +305,8 @@ class ConditionEncoder(nn.Module):
             self.text_type = nn.Parameter(torch.randn(config.dim) * 0.02)
         self.num_tokens = audio_tokens + int(self.uses_text)
         self.held_in_eval: set[str] = set()  # frozen parts whose dropout stays off while the rest trains
+        # Not saved with the weights: a model folder's meanings.pt, given by `know_meanings`.
+        self.register_buffer("known_meanings", None, persistent=False)
 
     def forward(self, batch: ConditionBatch) -> torch.Tensor:
         return self.encode(batch)[0]
@@ -316,8 +333,20 @@ class ConditionEncoder(nn.Module):
 
     def hear(self, batch: ConditionBatch) -> tuple[torch.Tensor, torch.Tensor | None]:
         """What the speech side makes of the batch's speech: audio tokens (B, K, dim) and, with a
-        meaning head, the predicted meaning (B, E)."""
-        return listen(self.audio, self.meaning, self.meaning_frames, self.audio_pool, batch)
+        meaning head, the predicted meaning (B, E), drawn towards the known meanings where the batch
+        asks for it (`meaning_snap`)."""
+        tokens, meaning = listen(self.audio, self.meaning, self.meaning_frames, self.audio_pool, batch)
+        if meaning is None or batch.meaning_snap is None or not bool((batch.meaning_snap > 0).any()):
+            return tokens, meaning
+        if self.known_meanings is None:
+            raise ValueError("a batch with meaning_snap needs the known meanings (know_meanings)")
+        return tokens, drawn_to_known(meaning, self.known_meanings, batch.meaning_snap)
+
+    def know_meanings(self, known: torch.Tensor) -> None:
+        """The known meanings (N, E) that `ConditionBatch.meaning_snap` draws heard meanings towards."""
+        if self.meaning is None:
+            raise ValueError("known meanings need a meaning head (condition.align_weight > 0)")
+        self.known_meanings = known.to(next(self.parameters()).device)
 
     @property
     def speech_side_fixed(self) -> bool:
@@ -438,6 +467,24 @@ def listen(encoder: nn.Module | None, meaning_head: nn.Module | None, frame_read
     # linearly plain there, but did not get through the memory bottleneck (docs/design.md).
     summary = torch.cat([heard, segment_pool(frames, lengths, 1)[:, 0]], -1)
     return tokens, nn.functional.normalize(meaning_head(summary), dim=-1)
+
+
+# A heard meaning is drawn towards the mean of its nearest known meanings, each weighted by
+# softmax(cosine / temperature): at 0.05 a neighbour 0.05 less similar counts e times less.
+SNAP_NEIGHBOURS = 16
+SNAP_TEMPERATURE = 0.05
+
+
+def drawn_to_known(meaning: torch.Tensor, known: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Unit meanings (B, E) moved `weight` (B,) of the way towards the softmax(cosine /
+    SNAP_TEMPERATURE)-weighted mean of their SNAP_NEIGHBOURS nearest known meanings (N, E), then
+    brought back to unit length."""
+    known = known.float()
+    nearest, index = (meaning.float() @ known.T).topk(min(SNAP_NEIGHBOURS, len(known)), dim=-1)
+    target = (torch.softmax(nearest / SNAP_TEMPERATURE, -1)[..., None] * known[index]).sum(1)
+    weight = weight.float()[:, None]
+    moved = (1 - weight) * meaning.float() + weight * nn.functional.normalize(target, dim=-1)
+    return nn.functional.normalize(moved, dim=-1).to(meaning.dtype)
 
 
 def perturbed(meaning: torch.Tensor, scale: float) -> torch.Tensor:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -35,8 +37,11 @@ class LengthPredictor(nn.Module):
         )
 
     def logits(self, cond: ConditionBatch) -> torch.Tensor:
-        """(B, max_tokens) logits; class i means i + 1 tokens."""
-        return self.head(self.condition(cond)[:, self.unread_tokens :].flatten(1))
+        """(B, max_tokens) logits; class i means i + 1 tokens. The meaning is read as heard, never
+        drawn towards the known meanings: drawn, it raised the duration error on val (docs/design.md,
+        "Known meanings")."""
+        heard = replace(cond, meaning_snap=None)
+        return self.head(self.condition(heard)[:, self.unread_tokens :].flatten(1))
 
     def forward(self, cond: ConditionBatch, token_counts: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Training objective: cross-entropy of the token count plus the condition's alignment loss;

@@ -14,6 +14,7 @@ its tokenizer settings and normalisation statistics are forced onto them.
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import time
 import uuid
 from dataclasses import dataclass
@@ -28,10 +29,13 @@ from saymotion.checkpoint import (
     Checkpoint, build_model, check_same_tokenizer, exported_file, load_checkpoint, model_file, model_files, run_file,
     save_checkpoint,
 )
-from saymotion.config import (TRAINING_STAGES, ConfigError, ExperimentConfig, config_to_dict, downsampling_factor,
-                              override_sampling)
+from saymotion.config import (TRAINING_STAGES, ConfigError, ExperimentConfig, config_to_dict,
+                              downsampling_factor, override_sampling, speech_dir)
 from saymotion.errors import CheckpointError, DataError
-from saymotion.fileio import atomic_open, save_npz, write_json
+from saymotion.fileio import atomic_open, atomic_path, save_npz, write_json
+from saymotion.known_meanings import (
+    MEANINGS_FILE, KnownMeaningsConfig, build_known_meanings, save_known_meanings, spoken_training_texts,
+)
 from saymotion.training.data import ClipConditions, CodeSplit, MotionSet, TextEmbeddingCache, UtteranceSet
 from saymotion.training.distributed import RunContext, barrier
 from saymotion.training.loop import LISTENER_CONDITION_IGNORES, StageResult, dict_differences, run_stage
@@ -319,6 +323,9 @@ def export_model(run_dir: Path, out_dir: Path, half: bool, sample_overrides: Seq
     stage_runs = dict(stage_runs or {})
     checkpoints = {kind: load_checkpoint(path, kind) for kind, path in model_files(run_dir).items()}
     sample = override_sampling(checkpoints["generator"].config.sample, sample_overrides)
+    if sample.meaning_snap > 0 and not (run_dir / MEANINGS_FILE).is_file():
+        raise ConfigError(f"sample.meaning_snap = {sample.meaning_snap:g} needs known meanings: run `saymotion train "
+                          f"meanings --run {run_dir}` first")
     checkpoints.update({kind: load_checkpoint(model_file(folder, kind), kind) for kind, folder in stage_runs.items()})
     check_same_tokenizer(checkpoints)
     if listener_run is not None:
@@ -330,6 +337,7 @@ def export_model(run_dir: Path, out_dir: Path, half: bool, sample_overrides: Seq
         paths[kind] = exported_file(out_dir, kind)
         save_checkpoint(paths[kind], checkpoint, half=half, resumable=False)
     write_json(out_dir / "config.json", exported_config(checkpoints))
+    _copy_known_meanings(run_dir, out_dir)
     sources = {kind: run_dir for kind in TRAINING_STAGES} | stage_runs
     if "generator" in stage_runs:
         sources["listener"] = stage_runs["generator"]
@@ -337,6 +345,29 @@ def export_model(run_dir: Path, out_dir: Path, half: bool, sample_overrides: Seq
         sources["listener"] = listener_run
     _copy_logs(sources, out_dir / "logs")
     return paths
+
+
+def _copy_known_meanings(run_dir: Path, out_dir: Path) -> None:
+    """The run's known meanings go with its models."""
+    known, copy = run_dir / MEANINGS_FILE, out_dir / MEANINGS_FILE
+    if known.is_file() and known.resolve() != copy.resolve():
+        with atomic_path(copy) as tmp:
+            shutil.copyfile(known, tmp)
+
+
+def write_known_meanings(run_dir: Path, speech: Path | None, config: KnownMeaningsConfig) -> Path:
+    """RUN/meanings.pt for the finished run or exported model in `run_dir`, from the texts of the
+    training split of `speech` (default: the generator's data.speech_dir) of the kinds it trained on."""
+    generator = load_checkpoint(model_file(run_dir, "generator"), "generator")
+    if not generator.config.condition.has_meaning_token:
+        raise ConfigError(f"{run_dir}: known meanings need a model with a meaning token (condition.align_weight > 0)")
+    speech = speech or speech_dir(generator.config)
+    kinds = generator.config.data.instruction_kinds
+    texts = spoken_training_texts(speech, kinds)
+    meanings = build_known_meanings(texts, config, {"speech_dir": speech.name, "split": "train", "kinds": list(kinds)})
+    path = run_dir / MEANINGS_FILE
+    save_known_meanings(path, meanings)
+    return path
 
 
 # Weights of a listener's frame reader inside a conditioned model (condition.meaning_layers > 0).
