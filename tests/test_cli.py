@@ -21,6 +21,14 @@ def subcommand_paths(parser) -> list[list[str]]:
     return paths
 
 
+def test_building_the_command_line_imports_neither_torch_nor_numpy():
+    # Registering every subcommand must stay light: `saymotion --help` and a bad argument answer at once.
+    probe = ("import sys; from saymotion import cli; cli.build_parser(); "
+             "print(sorted(m for m in ('torch', 'numpy') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
 def test_every_subcommand_has_help(capsys):
     paths = subcommand_paths(cli.build_parser())
     assert ["data", "prepare"] in paths

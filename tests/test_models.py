@@ -564,6 +564,21 @@ def test_a_length_predictor_can_read_the_meaning_of_speech_without_the_audio_tok
     assert not torch.allclose(model.logits(batch), before)
 
 
+def test_a_length_predictor_reads_the_meaning_as_heard_even_when_asked_to_draw_it():
+    from saymotion.config import LengthConfig
+    from saymotion.models.length_predictor import LengthPredictor
+
+    torch.manual_seed(0)
+    model = LengthPredictor(LengthConfig(hidden=8), replace(MEANING, dropout=0.0), max_tokens=40,
+                            audio_dim=AUDIO_DIM, text_dim=TEXT_DIM).eval()
+    model.condition.know_meanings(torch.nn.functional.normalize(torch.randn(5, TEXT_DIM), dim=-1))
+    batch = condition_batch(with_audio=(True, True, True))
+    snapped = replace(batch, meaning_snap=torch.ones(3))
+    torch.testing.assert_close(model.logits(snapped), model.logits(batch))
+    # Its encoder alone does draw them: the length predictor is what declines.
+    assert not torch.allclose(model.condition.hear(snapped)[1], model.condition.hear(batch)[1])
+
+
 def test_length_temperature_sharpens_the_drawn_lengths_towards_the_likeliest():
     from saymotion.config import LengthConfig
     from saymotion.models.length_predictor import LengthPredictor

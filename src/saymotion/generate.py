@@ -49,10 +49,6 @@ class GeneratedSteps:
     frame_ranges: list[tuple[int, int]]  # [start, end) frames of each step
 
 
-# The stages whose condition draws heard meanings towards the known ones (sample.meaning_snap).
-CODE_MAKERS = ("generator", "residual")
-
-
 class MotionGenerator:
     def __init__(self, checkpoints: dict[str, Checkpoint], device: str | torch.device = "cpu",
                  known_meanings: KnownMeanings | None = None):
@@ -63,9 +59,9 @@ class MotionGenerator:
         for checkpoint in checkpoints.values():
             checkpoint.model.to(self.device).eval()
         if known_meanings is not None:
-            for kind in CODE_MAKERS:  # the length predictor reads the meaning as heard
-                condition = self.checkpoints[kind].model.condition
-                if condition.meaning is not None:
+            for checkpoint in checkpoints.values():  # the tokenizer has no condition
+                condition = getattr(checkpoint.model, "condition", None)
+                if condition is not None and condition.meaning is not None:
                     condition.know_meanings(known_meanings.embeddings)
         self._text_encoder: SentenceEncoder | None = None
 

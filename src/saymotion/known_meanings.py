@@ -20,17 +20,12 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from saymotion.config import KnownMeaningsConfig
 from saymotion.errors import DataError
 
 MEANINGS_FILE = "meanings.pt"
 FORMAT = "saymotion-known-meanings"
 FORMAT_VERSION = 1
-
-
-@dataclass(frozen=True)
-class KnownMeaningsConfig:
-    count: int = 1800  # instructions kept; 1,800 int8 rows of 384 keep the shipped model under 40 MB
-    seed: int = 0  # of k-means
 
 
 @dataclass

@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 
 from saymotion import settings
-from saymotion.known_meanings import KnownMeaningsConfig
+from saymotion.config import KnownMeaningsConfig
 
 STAGE_CHOICES = ("tokenizer", "listener", "generator", "residual", "length", "all", "export", "meanings")
 # The stages export can take from runs of their own, with what each one is.

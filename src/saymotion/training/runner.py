@@ -29,12 +29,12 @@ from saymotion.checkpoint import (
     Checkpoint, build_model, check_same_tokenizer, exported_file, load_checkpoint, model_file, model_files, run_file,
     save_checkpoint,
 )
-from saymotion.config import (TRAINING_STAGES, ConfigError, ExperimentConfig, config_to_dict,
-                              downsampling_factor, override_sampling, speech_dir)
+from saymotion.config import (TRAINING_STAGES, ConfigError, ExperimentConfig, KnownMeaningsConfig,
+                              config_to_dict, downsampling_factor, override_sampling, speech_dir)
 from saymotion.errors import CheckpointError, DataError
 from saymotion.fileio import atomic_open, atomic_path, save_npz, write_json
 from saymotion.known_meanings import (
-    MEANINGS_FILE, KnownMeaningsConfig, build_known_meanings, save_known_meanings, spoken_training_texts,
+    MEANINGS_FILE, build_known_meanings, save_known_meanings, spoken_training_texts,
 )
 from saymotion.training.data import ClipConditions, CodeSplit, MotionSet, TextEmbeddingCache, UtteranceSet
 from saymotion.training.distributed import RunContext, barrier
