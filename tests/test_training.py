@@ -608,7 +608,7 @@ def test_a_model_fine_tuned_to_hear_through_a_frame_reader_keeps_its_weights_and
     assert train_cli("listener", *common, *LISTENER_STEPS) == 0
     fine_tune = [*common, "--tokenizer", str(model / "tokenizer.pt"), "--init-from", str(model)]
     assert train_cli("listener", *fine_tune) == 2
-    assert "--init-from applies to the generator, residual and length stages" in capsys.readouterr().err
+    assert "--init-from applies to the tokenizer, generator, residual and length stages" in capsys.readouterr().err
     assert train_cli("generator", *fine_tune, "--set", "generator.ff_dim=48") == 2
     assert "do not fit this model's settings" in capsys.readouterr().err
 
@@ -679,6 +679,43 @@ def test_a_residual_fine_tuned_alone_keeps_its_starting_condition_encoder_and_re
     assert all(load_checkpoint(out / f"{kind}.pt").id == load_checkpoint(model / f"{kind}.pt").id for kind in ("generator", "length"))
     assert (out / "logs" / "residual-train.csv").read_text() == (tmp_path / "tune" / "residual" / "train.csv").read_text()
     assert (out / "logs" / "generator-train.csv").read_text() == (model / "logs" / "generator-train.csv").read_text()
+
+
+def test_a_tokenizer_fine_tuned_from_a_model_learns_in_its_decoder_alone_and_exports_with_its_siblings(
+        prepared: Path, speech: Path, run: Path, tmp_path: Path, capsys):
+    from saymotion.generate import MotionGenerator
+
+    model = tmp_path / "model"
+    assert cli_main(["train", "export", "--run", str(run), "--out", str(model)]) == 0
+    tune = [*data_args(prepared, speech), "--out", str(tmp_path / "tune"), "--set", "train.tokenizer.lr=0.01"]
+    assert train_cli("tokenizer", *tune, "--condition-from", str(model)) == 2
+    assert "--condition-from applies to the generator, residual and length stages" in capsys.readouterr().err
+    # Interrupted and resumed without --init-from, it goes on fine-tuning the decoder alone.
+    assert train_cli("tokenizer", *tune, "--init-from", str(model), "--stop-at", "2") == 0
+    assert "tokenizer: fine-tunes the decoder of" in capsys.readouterr().out
+    assert train_cli("tokenizer", *tune) == 0
+    before = load_checkpoint(model / "tokenizer.pt")
+    after = load_checkpoint(tmp_path / "tune" / "tokenizer" / "model.pt")
+    assert after.step == 4 and after.started_from == before.id and after.codes_id == before.id != after.id
+    np.testing.assert_array_equal(after.mean, before.mean)
+    old, new = before.model.state_dict(), after.model.state_dict()
+    for name, value in old.items():  # the codebooks' statistics included: the codes stay the same
+        assert torch.equal(value, new[name]) != name.startswith("decoder."), name
+
+    # Exported with the models trained on its codes, it decodes them into other motion.
+    out = tmp_path / "tuned"
+    assert cli_main(["train", "export", "--run", str(model), "--tokenizer-run", str(tmp_path / "tune"),
+                     "--out", str(out)]) == 0
+    assert load_checkpoint(out / "tokenizer.pt").id == after.id
+    assert (out / "logs" / "tokenizer-train.csv").read_text() == (tmp_path / "tune" / "tokenizer" / "train.csv").read_text()
+    motions = [MotionGenerator.load(folder).generate(text="wave", seconds=2.0, seed=1) for folder in (model, out)]
+    assert motions[0].token_counts == motions[1].token_counts
+    assert np.isfinite(motions[1].joints[0]).all() and not np.allclose(motions[0].joints[0], motions[1].joints[0])
+    # A tokenizer trained anew makes other codes, which the generator was not trained on.
+    assert train_cli("tokenizer", *data_args(prepared, speech), "--out", str(tmp_path / "anew")) == 0
+    assert cli_main(["train", "export", "--run", str(model), "--tokenizer-run", str(tmp_path / "anew"),
+                     "--out", str(tmp_path / "mixed")]) == 2
+    assert "trained on a different tokenizer" in capsys.readouterr().err
 
 
 def test_a_generator_fine_tuned_with_its_audio_encoder_frozen_keeps_that_encoder_and_trains_the_rest(

@@ -88,6 +88,12 @@ class Checkpoint:
     metrics: dict[str, float] = field(default_factory=dict)
     training_state: dict[str, Any] | None = None  # optimizer state etc.; only in resumable checkpoints
 
+    @property
+    def codes_id(self) -> str:
+        """For a tokenizer, the id of the tokenizer whose encoder and codebooks make its codes: its
+        own, or that of the tokenizer whose decoder alone it fine-tuned (`requires`)."""
+        return self.requires.get("tokenizer", self.id)
+
     def normalise(self, features: np.ndarray) -> np.ndarray:
         return (features - self.mean) / self.std
 
@@ -193,11 +199,11 @@ def _with_added_settings(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def check_same_tokenizer(checkpoints: dict[str, Checkpoint], hint: str = "") -> None:
-    """Raise unless every model in `checkpoints` was trained on codes of the tokenizer among them;
-    `hint` ends the message (what to do instead)."""
-    tokenizer_id = checkpoints["tokenizer"].id
+    """Raise unless every model in `checkpoints` was trained on the codes of the tokenizer among them
+    (the codes, not the decoder: see `Checkpoint.codes_id`); `hint` ends the message (what to do instead)."""
+    codes_id = checkpoints["tokenizer"].codes_id
     for kind, checkpoint in checkpoints.items():
-        if kind != "tokenizer" and checkpoint.requires.get("tokenizer") != tokenizer_id:
+        if kind != "tokenizer" and checkpoint.requires.get("tokenizer") != codes_id:
             raise CheckpointError(f"the {kind} model was trained on a different tokenizer than the one given{hint}")
 
 

@@ -11,12 +11,15 @@ from saymotion.config import KnownMeaningsConfig
 
 STAGE_CHOICES = ("tokenizer", "listener", "generator", "residual", "length", "all", "export", "meanings")
 # The stages export can take from runs of their own, with what each one is.
-STAGE_RUN_KINDS = {"generator": "generator", "residual": "residual transformer", "length": "length predictor"}
+STAGE_RUN_KINDS = {"tokenizer": "tokenizer", "generator": "generator", "residual": "residual transformer",
+                   "length": "length predictor"}
 
 DESCRIPTION = """\
 Train one stage, or all of them in order, into a run folder (the listener stage runs only when
 condition.listener is on, as in configs/meaning-token.toml). Every stage resumes from its last
-checkpoint (RUN/<stage>/last.pt) and is skipped when already finished. `export` copies a finished
+checkpoint (RUN/<stage>/last.pt) and is skipped when already finished. `tokenizer --init-from MODEL`
+fine-tunes MODEL's tokenizer's decoder alone: its codes stay, so MODEL's other models still fit
+it (export them together with --tokenizer-run). `export` copies a finished
 run's models (without training state) into a folder that `saymotion generate --model` reads, with
 its known meanings when it has them. `meanings` writes RUN/meanings.pt for a finished run or
 exported model (--run): the known meanings that sample.meaning_snap draws heard speech towards,
@@ -46,7 +49,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--tokenizer", type=Path, help="tokenizer checkpoint for the later stages (default: RUN/tokenizer/model.pt)")
     parser.add_argument("--init-from", type=Path, metavar="MODEL",
                         help="generator, residual, length: start from the weights of the same model in this exported "
-                             "model or run folder (fine-tuning; give its tokenizer with --tokenizer)")
+                             "model or run folder (fine-tuning; give its tokenizer with --tokenizer); tokenizer: "
+                             "fine-tune its tokenizer's decoder alone, on its unchanged codes, so the models trained "
+                             "on them still fit")
     parser.add_argument("--condition-from", type=Path, metavar="MODEL",
                         help="generator, residual, length: start only the condition encoder (speech side, listener, "
                              "text projection) from the same model in this exported model or run folder, the "
@@ -81,18 +86,20 @@ def run(args: argparse.Namespace) -> int:
     if args.stage == "meanings":
         return _meanings(args)
     if args.run or args.half or args.listener_run or _stage_runs(args):
-        raise SaymotionError("--run, --half, --generator-run, --residual-run, --length-run and --listener-run "
-                             "are options of `saymotion train export` (--run also of `meanings`)")
-    for option, value in (("--init-from", args.init_from), ("--condition-from", args.condition_from)):
-        if value and args.stage in ("tokenizer", "listener"):
-            raise SaymotionError(f"{option} applies to the generator, residual and length stages, not the {args.stage}")
+        stage_runs = ", ".join(f"--{kind}-run" for kind in STAGE_RUN_KINDS)
+        raise SaymotionError(f"--run, --half, {stage_runs} and --listener-run are options of `saymotion train export` "
+                             "(--run also of `meanings`)")
+    if args.init_from and args.stage == "listener":
+        raise SaymotionError("--init-from applies to the tokenizer, generator, residual and length stages, not the listener")
+    if args.condition_from and args.stage in ("tokenizer", "listener"):
+        raise SaymotionError(f"--condition-from applies to the generator, residual and length stages, not the {args.stage}")
     if args.init_from and args.condition_from:
         raise SaymotionError("give --init-from (all weights) or --condition-from (the condition encoder alone), not both")
     return _train(args)
 
 
 def _stage_runs(args: argparse.Namespace) -> dict[str, Path]:
-    """The stages that export takes from runs of their own: --generator-run, --residual-run, --length-run."""
+    """The stages that export takes from runs of their own (--tokenizer-run, --generator-run, ...)."""
     return {kind: getattr(args, f"{kind}_run").resolve() for kind in STAGE_RUN_KINDS if getattr(args, f"{kind}_run")}
 
 

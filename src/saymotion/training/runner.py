@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from saymotion.checkpoint import (
-    Checkpoint, build_model, check_same_tokenizer, exported_file, load_checkpoint, model_file, model_files, run_file,
+    LAST, Checkpoint, build_model, check_same_tokenizer, exported_file, load_checkpoint, model_file, model_files, run_file,
     save_checkpoint,
 )
 from saymotion.config import (TRAINING_STAGES, ConfigError, ExperimentConfig, KnownMeaningsConfig,
@@ -84,13 +84,33 @@ def train_stages(stages: list[str], options: RunOptions, context: RunContext) ->
 def _train_tokenizer(sources: TrainingSources, options: RunOptions, context: RunContext) -> StageResult:
     config = options.config
     norm = Normalisation(sources.motion.mean, sources.motion.std, sources.motion.skeleton)
+    start = _tokenizer_start(options, context)
+    if start is not None:  # its codes must not change: its architecture and normalisation
+        config = dataclasses.replace(config, tokenizer=start.config.tokenizer)
+        norm = Normalisation(start.mean, start.std, start.skeleton)
     factor = downsampling_factor(config)
     splits = [
         MotionSet.load(sources.motion, split, norm.mean, norm.std, factor, mirror=config.data.mirror and split == "train")
         for split in ("train", "val", "test")
     ]
-    stage = TokenizerStage(config, *splits, norm, context.device)
+    stage = TokenizerStage(config, *splits, norm, context.device, start=start)
     return run_stage(stage, options.out_dir / "tokenizer", context, stop_at=options.stop_at, progress=options.progress)
+
+
+def _tokenizer_start(options: RunOptions, context: RunContext) -> Checkpoint | None:
+    """The tokenizer whose decoder this run fine-tunes: that of --init-from, or, resumed without it,
+    the run's own unfinished fine-tune (its codes are those it records); None to train one from scratch."""
+    if options.init_from is not None:
+        path = model_file(options.init_from, "tokenizer")
+        start = load_checkpoint(path, "tokenizer", context.device)
+        if context.is_main:
+            print(f"tokenizer: fine-tunes the decoder of {path} (step {start.step}) on its codes", flush=True)
+        return start
+    last = run_file(options.out_dir, "tokenizer").with_name(LAST)
+    if last.is_file():
+        saved = load_checkpoint(last, "tokenizer", context.device)
+        return saved if saved.started_from else None
+    return None
 
 
 def _train_listener(sources: TrainingSources, options: RunOptions, context: RunContext) -> StageResult:
@@ -287,7 +307,7 @@ def _code_stage_data(
 
 def _codes(tokenizer: Checkpoint, motions: MotionSet, split: str, out_dir: Path, context: RunContext) -> list[np.ndarray]:
     """Code sequences of the clips, read from the run's cache when this tokenizer made it."""
-    path = out_dir / f"codes-{tokenizer.id[:12]}-{split}.npz"
+    path = out_dir / f"codes-{tokenizer.codes_id[:12]}-{split}.npz"
     if path.is_file():
         with np.load(path) as stored:
             if set(stored.files) == set(motions.ids):

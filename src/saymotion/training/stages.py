@@ -45,16 +45,24 @@ def mpjpe_mm(predicted: np.ndarray, target: np.ndarray, root_aligned: bool = Tru
 
 
 class TokenizerStage:
+    """Trains a tokenizer from scratch, or fine-tunes the decoder alone of a trained one (`start`):
+    its encoder and codebooks stay as they are, so its codes, and every model trained on them, do too."""
+
     kind = "tokenizer"
-    started_from = ""  # always trained from scratch
 
     def __init__(self, config: ExperimentConfig, train: MotionSet, val: MotionSet, test: MotionSet,
-                 norm: Normalisation, device: torch.device):
+                 norm: Normalisation, device: torch.device, start: Checkpoint | None = None):
         self.config = config
         self.norm = norm
         self.device = device
         self.dims = ModelDims(feature_dim=train.features[0].shape[1], audio_dim=0)
         self.model = seeded_model(self.kind, config, self.dims, device)
+        self.start = start
+        self.started_from = "" if start is None else start.id
+        if start is not None:
+            self.model.load_state_dict(start.model.state_dict())
+            for part in (self.model.encoder, self.model.quantizer):
+                part.requires_grad_(False)
         self.positions = FeatureLayout.from_dim(self.dims.feature_dim).positions
         self.windows = WindowSampler(train, config.data.window_frames)
         self.val = val
@@ -64,10 +72,11 @@ class TokenizerStage:
         return torch.from_numpy(self.windows.sample(rng, size)).to(self.device)
 
     def loss(self, model: nn.Module, batch: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        if self.start is not None:
+            return self._decoder_loss(batch)
         output = model(batch)
         tokenizer = self.config.tokenizer
-        reconstruction = F.smooth_l1_loss(output.reconstruction, batch)
-        positions = F.smooth_l1_loss(output.reconstruction[..., self.positions], batch[..., self.positions])
+        reconstruction, positions = self._reconstruction_losses(output.reconstruction, batch)
         loss = reconstruction + tokenizer.position_weight * positions + tokenizer.commitment * output.quantized.commitment
         return loss, {
             "reconstruction": reconstruction.item(),
@@ -76,6 +85,20 @@ class TokenizerStage:
             "perplexity_base": output.quantized.perplexity[0].item(),
             "layers_used": float(output.quantized.layers_used),
         }
+
+    def _decoder_loss(self, batch: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        """The decoder learns to rebuild the motion from all quantizer layers of its frozen codes, as
+        the generators make them; the codebooks are not updated."""
+        with torch.no_grad():
+            vectors = self.model.quantizer.quantize(self.model.encoder(batch.transpose(1, 2)), train=False).vectors
+        rebuilt = self.model.decoder(vectors).transpose(1, 2)
+        reconstruction, positions = self._reconstruction_losses(rebuilt, batch)
+        loss = reconstruction + self.config.tokenizer.position_weight * positions
+        return loss, {"reconstruction": reconstruction.item(), "positions": positions.item()}
+
+    def _reconstruction_losses(self, rebuilt: torch.Tensor, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return (F.smooth_l1_loss(rebuilt, batch),
+                F.smooth_l1_loss(rebuilt[..., self.positions], batch[..., self.positions]))
 
     @torch.no_grad()
     def evaluate(self, final: bool) -> dict[str, float]:
@@ -91,8 +114,10 @@ class TokenizerStage:
         return errors
 
     def checkpoint(self, step: int, metrics: dict[str, float]) -> Checkpoint:
+        requires = {} if self.start is None else {"tokenizer": self.start.codes_id}
         return Checkpoint(self.kind, self.config, self.dims, self.model, self.norm.mean, self.norm.std,
-                          self.norm.skeleton, step=step, metrics=dict(metrics))
+                          self.norm.skeleton, step=step, requires=requires, started_from=self.started_from,
+                          metrics=dict(metrics))
 
 
 @torch.no_grad()
@@ -199,7 +224,7 @@ class CodeStage:
 
     def checkpoint(self, step: int, metrics: dict[str, float]) -> Checkpoint:
         return Checkpoint(self.kind, self.config, self.dims, self.model, self.tokenizer.mean, self.tokenizer.std,
-                          self.tokenizer.skeleton, step=step, requires={"tokenizer": self.tokenizer.id},
+                          self.tokenizer.skeleton, step=step, requires={"tokenizer": self.tokenizer.codes_id},
                           started_from=self.started_from, metrics=dict(metrics))
 
 
