@@ -107,6 +107,25 @@ def test_tokenizer_shapes_and_straight_through_gradient():
     assert tokenizer.decode(codes[..., :1]).shape == (2, 24, 29)
 
 
+
+def test_a_tokenizer_with_frozen_codes_trains_its_decoder_on_all_layers_and_keeps_its_codebooks():
+    torch.manual_seed(0)
+    config = TokenizerConfig(num_codes=16, code_dim=8, width=16, depth=1, num_quantizers=3, quantize_dropout=1.0)
+    tokenizer = MotionTokenizer(config, feature_dim=29)
+    features = torch.randn(2, 24, 29)
+    tokenizer.train()(features)  # the EMA codebooks move while training normally
+    tokenizer.freeze_codes()
+    buffers = {name: value.clone() for name, value in tokenizer.quantizer.named_buffers()}
+    codes = tokenizer.encode(features)
+    outputs = [tokenizer.train()(features) for _ in range(10)]
+    assert {output.quantized.layers_used for output in outputs} == {3}  # no quantize dropout
+    assert all(torch.equal(output.quantized.codes, codes) for output in outputs)
+    assert all(torch.equal(value, buffers[name]) for name, value in tokenizer.quantizer.named_buffers())
+    outputs[0].reconstruction.sum().backward()
+    trained = {name.split(".")[0] for name, weight in tokenizer.named_parameters() if weight.grad is not None}
+    assert trained == {"decoder"}
+
+
 # --- pooling and conditions ---------------------------------------------------------------------
 
 

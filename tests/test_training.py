@@ -682,8 +682,9 @@ def test_a_residual_fine_tuned_alone_keeps_its_starting_condition_encoder_and_re
 
 
 def test_a_tokenizer_fine_tuned_from_a_model_learns_in_its_decoder_alone_and_exports_with_its_siblings(
-        prepared: Path, speech: Path, run: Path, tmp_path: Path, capsys):
+        prepared: Path, speech: Path, run: Path, tmp_path: Path, capsys, monkeypatch):
     from saymotion.generate import MotionGenerator
+    from saymotion.training import loop, runner
 
     model = tmp_path / "model"
     assert cli_main(["train", "export", "--run", str(run), "--out", str(model)]) == 0
@@ -693,7 +694,17 @@ def test_a_tokenizer_fine_tuned_from_a_model_learns_in_its_decoder_alone_and_exp
     # Interrupted and resumed without --init-from, it goes on fine-tuning the decoder alone.
     assert train_cli("tokenizer", *tune, "--init-from", str(model), "--stop-at", "2") == 0
     assert "tokenizer: fine-tunes the decoder of" in capsys.readouterr().out
+    loaded = Counter()
+
+    def counted_load(path, *args, **kwargs):
+        loaded[Path(path).name] += 1
+        return load_checkpoint(path, *args, **kwargs)
+
+    for module in (loop, runner):
+        monkeypatch.setattr(module, "load_checkpoint", counted_load)
     assert train_cli("tokenizer", *tune) == 0
+    assert loaded["last.pt"] == 1  # read once, for the codes it fine-tunes on and to resume
+    monkeypatch.undo()
     before = load_checkpoint(model / "tokenizer.pt")
     after = load_checkpoint(tmp_path / "tune" / "tokenizer" / "model.pt")
     assert after.step == 4 and after.started_from == before.id and after.codes_id == before.id != after.id
@@ -773,17 +784,24 @@ def _ranks_own_output(stderr: str) -> str:
 
 @pytest.mark.slow
 def test_ddp_two_cpu_processes_keep_replicas_identical(prepared: Path, speech: Path, run: Path, tmp_path: Path):
-    """torchrun, 2 gloo processes: the tokenizer (EMA codebooks synchronised by hand) and the
-    generator (DDP gradients) end with the same weights on both ranks."""
+    """torchrun, 2 gloo processes: the tokenizer (EMA codebooks synchronised by hand), the generator
+    (DDP gradients) and a decoder fine-tuned on a model's frozen codes end with the same weights on both ranks."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    for stage in ("tokenizer", "generator"):
+    model = tmp_path / "model"
+    assert cli_main(["train", "export", "--run", str(run), "--out", str(model)]) == 0
+    tokenizer = ["--tokenizer", str(run / "tokenizer" / "model.pt")]
+    runs = [("tokenizer", tmp_path, tokenizer), ("generator", tmp_path, tokenizer),
+            ("tokenizer", tmp_path / "tune", ["--init-from", str(model)])]
+    for stage, out, extra in runs:
         command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
                    "-m", "saymotion", "train", stage, "--config", str(TINY), *data_args(prepared, speech),
-                   "--out", str(tmp_path), "--tokenizer", str(run / "tokenizer" / "model.pt"),
-                   "--device", "cpu", "--threads", "1", "--no-progress"]
+                   "--out", str(out), *extra, "--device", "cpu", "--threads", "1", "--no-progress"]
         result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
         assert result.returncode == 0, _ranks_own_output(result.stderr)
         digests = dict(re.findall(r"finished 4 steps on rank (\d); weights digest ([0-9a-f]{16})", result.stdout))
         assert sorted(digests) == ["0", "1"], result.stdout
         assert digests["0"] == digests["1"]
+    old = load_checkpoint(model / "tokenizer.pt").model.state_dict()
+    new = load_checkpoint(tmp_path / "tune" / "tokenizer" / "model.pt").model.state_dict()
+    assert all(torch.equal(value, new[name]) != name.startswith("decoder.") for name, value in old.items())
     assert (tmp_path / "generator" / "model.pt").is_file()

@@ -227,9 +227,18 @@ class MotionTokenizer(nn.Module):
         self.encoder = Encoder(feature_dim, config)
         self.quantizer = ResidualVQ(config)
         self.decoder = Decoder(feature_dim, config)
+        self.codes_frozen = False
+
+    def freeze_codes(self) -> None:
+        """Train the decoder alone: the encoder and codebooks (their EMA statistics too) stop learning,
+        and training steps quantize with every layer, as the generators' codes are decoded."""
+        self.encoder.requires_grad_(False)
+        self.quantizer.requires_grad_(False)
+        self.codes_frozen = True
 
     def forward(self, features: torch.Tensor) -> TokenizerOutput:
-        quantized = self.quantizer(self.encoder(features.transpose(1, 2)))
+        z = self.encoder(features.transpose(1, 2))
+        quantized = self.quantizer.quantize(z, train=self.training and not self.codes_frozen)
         reconstruction = self.decoder(quantized.vectors).transpose(1, 2)
         return TokenizerOutput(reconstruction, quantized)
 

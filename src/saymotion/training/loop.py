@@ -139,16 +139,17 @@ def optimisation_step(model: nn.Module, optimizer: torch.optim.Optimizer, loss: 
 
 def run_stage(
     stage: Stage, stage_dir: Path, context: RunContext, *, stop_at: int | None = None, progress: bool = True,
-    before_training: Callable[[], None] | None = None,
+    before_training: Callable[[], None] | None = None, saved: Checkpoint | None = None,
 ) -> StageResult:
-    """Train `stage` until its configured step count (or `stop_at`), resuming from stage_dir/last.pt.
+    """Train `stage` until its configured step count (or `stop_at`), resuming from stage_dir/last.pt
+    (`saved`, when the caller has read it already).
     `before_training` runs once before the first step this call takes, and not at all when it takes
     none (work only the steps need, such as hearing the speech in advance)."""
     train: TrainConfig = getattr(stage.config.train, stage.kind)
     final_path, last_path = stage_dir / FINAL, stage_dir / LAST
     per_rank_batch = _per_rank_batch(train.batch_size, context.world_size)
     optimizer = torch.optim.AdamW(stage.model.parameters(), lr=train.lr, weight_decay=train.weight_decay)
-    start = _resume(stage, optimizer, last_path, context)
+    start = _resume(stage, optimizer, last_path, context, saved)
     end = max(start, min(train.steps, stop_at)) if stop_at is not None else train.steps
     if final_path.is_file() and (start >= train.steps or not last_path.is_file()):
         return _finished(stage, final_path)
@@ -207,10 +208,12 @@ def _finished(stage: Stage, final_path: Path) -> StageResult:
     return StageResult(final_path, final.step, True, final.metrics)
 
 
-def _resume(stage: Stage, optimizer: torch.optim.Optimizer, last_path: Path, context: RunContext) -> int:
+def _resume(stage: Stage, optimizer: torch.optim.Optimizer, last_path: Path, context: RunContext,
+            saved: Checkpoint | None) -> int:
     if not last_path.is_file():
         return 0
-    saved = load_checkpoint(last_path, stage.kind, device=context.device)
+    if saved is None:
+        saved = load_checkpoint(last_path, stage.kind, device=context.device)
     require_no_differences(last_path, config_differences(saved.config, stage.config, stage.kind))
     if saved.training_state is None:
         raise CheckpointError(f"{last_path} holds no optimizer state and cannot be resumed")

@@ -84,7 +84,10 @@ def train_stages(stages: list[str], options: RunOptions, context: RunContext) ->
 def _train_tokenizer(sources: TrainingSources, options: RunOptions, context: RunContext) -> StageResult:
     config = options.config
     norm = Normalisation(sources.motion.mean, sources.motion.std, sources.motion.skeleton)
-    start = _tokenizer_start(options, context)
+    stage_dir = options.out_dir / "tokenizer"
+    last_path = stage_dir / LAST
+    saved = load_checkpoint(last_path, "tokenizer", context.device) if last_path.is_file() else None
+    start = _tokenizer_start(options, context, saved)
     if start is not None:  # its codes must not change: its architecture and normalisation
         config = dataclasses.replace(config, tokenizer=start.config.tokenizer)
         norm = Normalisation(start.mean, start.std, start.skeleton)
@@ -94,23 +97,19 @@ def _train_tokenizer(sources: TrainingSources, options: RunOptions, context: Run
         for split in ("train", "val", "test")
     ]
     stage = TokenizerStage(config, *splits, norm, context.device, start=start)
-    return run_stage(stage, options.out_dir / "tokenizer", context, stop_at=options.stop_at, progress=options.progress)
+    return run_stage(stage, stage_dir, context, stop_at=options.stop_at, progress=options.progress, saved=saved)
 
 
-def _tokenizer_start(options: RunOptions, context: RunContext) -> Checkpoint | None:
+def _tokenizer_start(options: RunOptions, context: RunContext, saved: Checkpoint | None) -> Checkpoint | None:
     """The tokenizer whose decoder this run fine-tunes: that of --init-from, or, resumed without it,
-    the run's own unfinished fine-tune (its codes are those it records); None to train one from scratch."""
+    the run's own unfinished fine-tune (`saved`; its codes are those it records); None to train one from scratch."""
     if options.init_from is not None:
         path = model_file(options.init_from, "tokenizer")
         start = load_checkpoint(path, "tokenizer", context.device)
         if context.is_main:
             print(f"tokenizer: fine-tunes the decoder of {path} (step {start.step}) on its codes", flush=True)
         return start
-    last = run_file(options.out_dir, "tokenizer").with_name(LAST)
-    if last.is_file():
-        saved = load_checkpoint(last, "tokenizer", context.device)
-        return saved if saved.started_from else None
-    return None
+    return saved if saved is not None and saved.started_from else None
 
 
 def _train_listener(sources: TrainingSources, options: RunOptions, context: RunContext) -> StageResult:

@@ -61,8 +61,7 @@ class TokenizerStage:
         self.started_from = "" if start is None else start.id
         if start is not None:
             self.model.load_state_dict(start.model.state_dict())
-            for part in (self.model.encoder, self.model.quantizer):
-                part.requires_grad_(False)
+            self.model.freeze_codes()
         self.positions = FeatureLayout.from_dim(self.dims.feature_dim).positions
         self.windows = WindowSampler(train, config.data.window_frames)
         self.val = val
@@ -72,11 +71,11 @@ class TokenizerStage:
         return torch.from_numpy(self.windows.sample(rng, size)).to(self.device)
 
     def loss(self, model: nn.Module, batch: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-        if self.start is not None:
-            return self._decoder_loss(batch)
+        # With frozen codes the commitment term is a constant: it carries no gradient.
         output = model(batch)
         tokenizer = self.config.tokenizer
-        reconstruction, positions = self._reconstruction_losses(output.reconstruction, batch)
+        reconstruction = F.smooth_l1_loss(output.reconstruction, batch)
+        positions = F.smooth_l1_loss(output.reconstruction[..., self.positions], batch[..., self.positions])
         loss = reconstruction + tokenizer.position_weight * positions + tokenizer.commitment * output.quantized.commitment
         return loss, {
             "reconstruction": reconstruction.item(),
@@ -85,20 +84,6 @@ class TokenizerStage:
             "perplexity_base": output.quantized.perplexity[0].item(),
             "layers_used": float(output.quantized.layers_used),
         }
-
-    def _decoder_loss(self, batch: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-        """The decoder learns to rebuild the motion from all quantizer layers of its frozen codes, as
-        the generators make them; the codebooks are not updated."""
-        with torch.no_grad():
-            vectors = self.model.quantizer.quantize(self.model.encoder(batch.transpose(1, 2)), train=False).vectors
-        rebuilt = self.model.decoder(vectors).transpose(1, 2)
-        reconstruction, positions = self._reconstruction_losses(rebuilt, batch)
-        loss = reconstruction + self.config.tokenizer.position_weight * positions
-        return loss, {"reconstruction": reconstruction.item(), "positions": positions.item()}
-
-    def _reconstruction_losses(self, rebuilt: torch.Tensor, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return (F.smooth_l1_loss(rebuilt, batch),
-                F.smooth_l1_loss(rebuilt[..., self.positions], batch[..., self.positions]))
 
     @torch.no_grad()
     def evaluate(self, final: bool) -> dict[str, float]:
