@@ -538,12 +538,20 @@ def test_a_frame_reading_listener_replaces_a_models_meaning_head_at_export(prepa
     from saymotion.generate import MotionGenerator
 
     frames_run = tmp_path / "frames"
-    frames = [*data_args(prepared, speech), "--out", str(frames_run), *LISTENER, *LISTENER_STEPS, "--set", "condition.meaning_layers=1"]
+    common = [*data_args(prepared, speech), *LISTENER, *LISTENER_STEPS, "--set", "condition.meaning_layers=1"]
+    frames = [*common, "--out", str(frames_run)]
     assert train_cli("listener", *frames, "--set", 'data.unheard_voices=["nobody-*"]') == 2
-    assert "matches no voice" in capsys.readouterr().err
+    assert "match no utterance" in capsys.readouterr().err
+    # Trained without one phrasing, which its eval log measures apart.
+    phrasing = [*common, "--out", str(tmp_path / "phrasing"), "--set", 'data.unheard_phrasing=["A PERSON *"]']
+    assert train_cli("listener", *phrasing) == 0
+    counts = re.search(r"listener: (\d+) training utterances, (\d+) validation utterances, (\d+) unheard", capsys.readouterr().out)
+    kinds = Counter((row["split"], row["kind"]) for row in fileio.read_jsonl(speech / "manifest.jsonl"))
+    assert tuple(map(int, counts.groups())) == (kinds["train", "oral"], kinds["val", "oral"], kinds["val", "original"])
+    assert "unheard_alignment" in load_checkpoint(tmp_path / "phrasing" / "listener" / "model.pt").metrics
     # Trained without one voice, which its eval log measures apart.
     assert train_cli("listener", *frames, "--set", 'data.unheard_voices=["voice-1"]') == 0
-    counts = re.search(r"listener: (\d+) training utterances, (\d+) validation utterances, (\d+) by unheard", capsys.readouterr().out)
+    counts = re.search(r"listener: (\d+) training utterances, (\d+) validation utterances, (\d+) unheard", capsys.readouterr().out)
     voices = Counter((row["split"], row["voice"] == "voice-1") for row in fileio.read_jsonl(speech / "manifest.jsonl"))
     assert tuple(map(int, counts.groups())) == (voices["train", False], voices["val", False], voices["val", True])
     listener = load_checkpoint(frames_run / "listener" / "model.pt")

@@ -36,7 +36,8 @@ FINAL = "model.pt"
 # older checkpoint holds (a missing key would otherwise take today's default).
 ADDED_SETTINGS = {("condition", "align_weight"): 0.0, ("condition", "init_from_generator"): False,
                   ("condition", "listener"): False, ("condition", "meaning_layers"): 0,
-                  ("data", "unheard_voices"): [], ("generator", "positions"): "learned"}
+                  ("data", "unheard_voices"): [], ("data", "unheard_phrasing"): [],
+                  ("generator", "positions"): "learned"}
 
 
 def run_file(run_dir: Path, kind: str) -> Path:

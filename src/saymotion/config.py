@@ -61,6 +61,10 @@ class DataConfig:
     # training and measures apart on the val split (`unheard_*` in its eval log): how it hears
     # voices it never heard, measured without the test split's voices.
     unheard_voices: list[str] = field(default_factory=list)
+    # Likewise for phrasing: utterances whose words match one of these shell patterns (case
+    # insensitive: "could you *" for a sentence frame, "*take a bow*" for a verb phrase), which
+    # measures how it hears wordings it never heard, as the test split's held-out ones are heard.
+    unheard_phrasing: list[str] = field(default_factory=list)
 
 
 @dataclass

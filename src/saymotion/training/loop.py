@@ -33,7 +33,7 @@ RESUMABLE_CHANGES = {"steps", "log_every", "checkpoint_every", "eval_every", "ev
                      "balance_actions"}
 # Groups and data keys (ignored at any depth) that only the conditioned stages see.
 TOKENIZER_IGNORES = {"condition", "generator", "residual", "length", "sample", "speech_encoder", "max_audio_frames",
-                     "instruction_kinds", "length_buckets", "unheard_voices"}
+                     "instruction_kinds", "length_buckets", "unheard_voices", "unheard_phrasing"}
 # Condition settings the listener never sees (it is the audio encoder and meaning head alone).
 LISTENER_CONDITION_IGNORES = {"modalities", "drop_audio", "drop_text", "align_weight", "init_from_generator",
                               "listener_dropout", "train_audio_encoder", "meaning_noise"}

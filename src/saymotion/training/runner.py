@@ -124,10 +124,11 @@ def _train_listener(sources: TrainingSources, options: RunOptions, context: RunC
     train, val, val_unheard = _main_rank_first(context, load)
     if not len(train):
         raise DataError("the speech corpus has no training utterance of the kinds in data.instruction_kinds")
-    if options.config.data.unheard_voices and not len(val_unheard):
-        raise DataError("data.unheard_voices matches no voice of the speech corpus's val split")
+    data = options.config.data
+    if (data.unheard_voices or data.unheard_phrasing) and not len(val_unheard):
+        raise DataError("data.unheard_voices and data.unheard_phrasing match no utterance of the speech corpus's val split")
     if context.is_main:
-        unheard = f", {len(val_unheard)} by unheard voices" if len(val_unheard) else ""
+        unheard = f", {len(val_unheard)} unheard (voice or phrasing)" if len(val_unheard) else ""
         print(f"listener: {len(train)} training utterances, {len(val)} validation utterances{unheard}", flush=True)
     stage = ListenerStage(options.config, train, val, norm, context.device, val_unheard)
     return run_stage(stage, options.out_dir / "listener", context, stop_at=options.stop_at, progress=options.progress)
@@ -405,7 +406,8 @@ def with_listener(checkpoint: Checkpoint, listener: Checkpoint) -> Checkpoint:
     own = {name: getattr(listener.config.condition, name) for name in LISTENER_OWN_SETTINGS}
     config = dataclasses.replace(
         checkpoint.config, condition=dataclasses.replace(checkpoint.config.condition, **own),
-        data=dataclasses.replace(checkpoint.config.data, unheard_voices=listener.config.data.unheard_voices),
+        data=dataclasses.replace(checkpoint.config.data, unheard_voices=listener.config.data.unheard_voices,
+                                 unheard_phrasing=listener.config.data.unheard_phrasing),
         train=dataclasses.replace(checkpoint.config.train, listener=listener.config.train.listener),
     )  # fmt: skip
     differences = listener_differences(listener, config, checkpoint.dims.audio_dim)

@@ -88,19 +88,23 @@ def load_conditions(
     return ClipConditions(audio, text, sources.speech.feature_dim if sources.speech is not None else 0)
 
 
-def is_unheard(config: ExperimentConfig, voice: str) -> bool:
-    """Whether the listener stage leaves `voice` out of its training (data.unheard_voices)."""
-    return any(fnmatch.fnmatchcase(voice, pattern) for pattern in config.data.unheard_voices)
+def is_unheard(config: ExperimentConfig, voice: str, words: str) -> bool:
+    """Whether the listener stage leaves an utterance of `words` by `voice` out of its training
+    (data.unheard_voices, data.unheard_phrasing)."""
+    words = words.lower()
+    return (any(fnmatch.fnmatchcase(voice, pattern) for pattern in config.data.unheard_voices)
+            or any(fnmatch.fnmatchcase(words, pattern.lower()) for pattern in config.data.unheard_phrasing))
 
 
 def load_utterances(config: ExperimentConfig, sources: TrainingSources, split: str, cache: TextEmbeddingCache,
                     unheard: bool = False) -> UtteranceSet:
     """The split's utterances of the kinds in data.instruction_kinds, for the listener stage: those
-    by the voices it hears or, with `unheard`, by those in data.unheard_voices."""
+    whose voice and phrasing it hears or, with `unheard`, those by data.unheard_voices or in
+    data.unheard_phrasing."""
     if sources.speech is None:
         raise DataError("the listener stage needs the speech corpus and audio among condition.modalities")
     kinds = set(config.data.instruction_kinds)
-    utterances = [u for u in sources.speech.split(split) if u.kind in kinds and is_unheard(config, u.voice) == unheard]
+    utterances = [u for u in sources.speech.split(split) if u.kind in kinds and is_unheard(config, u.voice, u.text) == unheard]
     mirrored = [mirror_text(u.text) for u in utterances]
     embeddings = cache.embed([u.text for u in utterances] + mirrored)
     spoken = np.array([embeddings[u.text] for u in utterances], np.float32).reshape(-1, TEXT_EMBEDDING_DIM)

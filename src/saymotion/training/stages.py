@@ -250,7 +250,7 @@ class ListenerStage:
         self.model = seeded_model(self.kind, config, self.dims, device)
         self.train = train
         self.val = val
-        self.val_unheard = val_unheard  # empty without data.unheard_voices
+        self.val_unheard = val_unheard  # empty without data.unheard_voices and data.unheard_phrasing
 
     def batch(self, rng: np.random.Generator, size: int) -> UtteranceBatch:
         return self.train.sample(rng, size).to(self.device)
@@ -262,7 +262,7 @@ class ListenerStage:
     @torch.no_grad()
     def evaluate(self, final: bool) -> dict[str, float]:
         """`listener_scores` on the val utterances by the voices the listener hears (`val_*`) and by
-        data.unheard_voices (`unheard_*`)."""
+        data.unheard_voices or in data.unheard_phrasing (`unheard_*`)."""
         self.model.eval()
         scores = {f"val_{name}": value for name, value in self.listener_scores(self.val).items()}
         scores |= {f"unheard_{name}": value for name, value in self.listener_scores(self.val_unheard).items()}
