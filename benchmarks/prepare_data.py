@@ -39,7 +39,7 @@ def main() -> int:
     except SaymotionError as error:
         print(f"prepare_data: error: {error}", file=sys.stderr)
         return 2
-    seconds = time.perf_counter() - started  # includes the checksum, unlike stats["seconds"]
+    seconds = time.perf_counter() - started  # the checksum included
     result = {
         "clips": stats["clips"],
         "rejected": len(stats["rejected"]),

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import time
 import zipfile
 from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -109,7 +108,6 @@ def prepare_dataset(config: PrepareConfig) -> dict:
         verify_archive(archive)
     elif not archive.is_file():
         raise DataError(f"archive not found: {archive}")
-    started = time.perf_counter()
     # stats.json marks a finished run; an older one (other --limit or --seed) no longer applies.
     (out / "stats.json").unlink(missing_ok=True)
     _remove_temporary_files(out / "motions")
@@ -124,8 +122,8 @@ def prepare_dataset(config: PrepareConfig) -> dict:
     rejected = sorted(rejected + label_rejections + orphans, key=lambda r: r.clip)
     if not converted:
         raise DataError(f"no usable clip in {archive} ({len(rejected)} rejected)")
+    # Only what the data is: the same archive and settings give the same file (and data hash).
     stats = _write_outputs(out, config, converted, labels, index.sources, rejected)
-    stats["seconds"] = round(time.perf_counter() - started, 1)
     fileio.write_json(out / "stats.json", stats)
     return stats
 
