@@ -19,9 +19,10 @@ from saymotion.evaluation import metrics
 from saymotion.evaluation import protocol as p
 from saymotion.evaluation.cascade import Transcripts, word_error_rate
 from saymotion.evaluation.evaluator import EvaluatorConfig, Evaluator, load_evaluator_config
+from saymotion.evaluation.provenance import speech_sha256
 from saymotion.evaluation.training import contrastive_loss
 from saymotion.settings import REPO_DIR
-from synthetic import make_prepared_dataset, synthetic_skeleton
+from synthetic import make_prepared_dataset, make_speech_corpus, synthetic_skeleton
 
 METRICS = ("fid", "r_precision_top1", "r_precision_top2", "r_precision_top3", "mm_dist", "diversity",
            "action_accuracy", "style_accuracy", "foot_skating_ratio")  # fmt: skip
@@ -91,6 +92,24 @@ def sliding_feet(height: float, step_m: float, frames: int = 11) -> np.ndarray:
     joints[:, 4, 0] = step_m * np.arange(frames)
     joints[:, 4, 1] = height
     return joints
+
+
+def test_the_speech_corpus_hash_names_its_content_not_the_order_it_was_written_in(tmp_path: Path):
+    speech = make_speech_corpus(tmp_path / "speech", make_prepared_dataset(tmp_path / "prepared", takes=3))
+    first = speech_sha256(speech, "whisper-base")
+    rows = fileio.read_jsonl(speech / "manifest.jsonl")
+    index_path = speech / "features" / "whisper-base" / "index.json"
+    index = fileio.read_json(index_path)
+    # Parallel workers finish in another order: rows and shard locations come out reordered.
+    (speech / "features" / "whisper-base" / "shard-00000.npy").rename(speech / "features" / "whisper-base" / "shard-00007.npy")
+    index["shards"] = ["shard-00007.npy"]
+    index["utterances"] = dict(reversed(list(index["utterances"].items())))
+    fileio.write_json(index_path, index)
+    fileio.write_jsonl(speech / "manifest.jsonl", rows[::-1])
+    assert speech_sha256(speech, "whisper-base") == first
+    rows[0]["sha256"] = "1" * 64  # one utterance's audio differs
+    fileio.write_jsonl(speech / "manifest.jsonl", rows)
+    assert speech_sha256(speech, "whisper-base") != first
 
 
 def test_foot_skating_counts_only_feet_sliding_on_the_ground():

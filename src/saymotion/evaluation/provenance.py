@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import subprocess
@@ -9,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from saymotion import settings
-from saymotion.fileio import sha256_file
+from saymotion.fileio import read_json, sha256_file
 
 # The files that define a prepared dataset's splits, labels, texts and normalisation (the motion
 # files themselves are named by clips.jsonl and would take long to hash).
@@ -46,8 +47,13 @@ def prepared_sha256(root: Path) -> str:
 
 
 def speech_sha256(root: Path, encoder: str) -> str:
-    """The manifest and the feature index (which names every shard and the encoder weights' digest)."""
+    """The manifest's rows (each with its audio's digest) and the features' encoder, weights digest
+    and format; not the order the rows were written in or how the features are sharded, which
+    follow the order in which parallel workers finished."""
+    from saymotion.speech.corpus import read_manifest
     from saymotion.speech.feature_store import INDEX, features_dir
 
-    index = (features_dir(root, encoder) / INDEX).relative_to(root)
-    return files_sha256(root, ["manifest.jsonl", str(index)])
+    rows = sorted((dataclasses.asdict(u) for u in read_manifest(root)), key=lambda row: row["id"])
+    index = read_json(features_dir(root, encoder) / INDEX)
+    features = {key: index[key] for key in ("encoder", "dim", "frame_rate", "weights_sha256", "dtype")}
+    return config_sha256({"utterances": rows, "features": features})
