@@ -107,7 +107,6 @@ def test_tokenizer_shapes_and_straight_through_gradient():
     assert tokenizer.decode(codes[..., :1]).shape == (2, 24, 29)
 
 
-
 def test_a_tokenizer_with_frozen_codes_trains_its_decoder_on_all_layers_and_keeps_its_codebooks():
     torch.manual_seed(0)
     config = TokenizerConfig(num_codes=16, code_dim=8, width=16, depth=1, num_quantizers=3, quantize_dropout=1.0)
